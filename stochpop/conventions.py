@@ -1,0 +1,38 @@
+"""The demographic conventions of the projection, in one place (SSB BEFINN, reference ch. 4.1 and 6).
+
+Ages are single years 0..119, *age at the end of the year*: an event in year t at age x happens to a
+person who reaches (or would have reached) age x by 31 December of year t. Such a person was x-1 on
+1 January of year t (newborns of year t have age 0). Rates by this age apply to a population that is on
+average half a year younger than the usual age-at-event rates.
+
+Within a year: births (from women 15-49 by age at end of year), then everyone ages one year, then deaths
+and emigrations are computed on the aged population and deducted, then immigrations are added.
+"""
+
+SEXES: tuple[str, str] = ("female", "male")
+"""Order of the sex axis everywhere: index 0 female, 1 male."""
+
+N_AGES: int = 120
+"""Ages 0..119; 119 is the open age group 119+."""
+
+FERTILE_AGES: tuple[int, int] = (15, 50)
+"""Mothers' ages by age at end of year: 15..49 (half-open range)."""
+
+SHARE_BOYS: float = 0.51369
+"""Share of boys among births (SSB)."""
+
+Q_FIXED_FROM_AGE: int = 108
+"""From this age the death probability is fixed (SSB: 0.5 at 108-119)."""
+
+Q_FIXED_VALUE: float = 0.5
+
+MIGRATION_MAX_AGE: int | None = 69
+"""Highest age with migration by default (SSB: none at 70+). None means migration at every age."""
+
+INFANT_DEATHS_LOWER_SHARE: float = 0.9
+"""Share of infant deaths in the lower Lexis triangle (born and died in the same calendar year).
+
+Most infant deaths in low-mortality populations occur in the first weeks of life, so about 90% fall in the
+calendar year of birth. Every other age splits its deaths (and its exposure) equally between the two
+triangles.
+"""

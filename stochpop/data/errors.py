@@ -1,0 +1,9 @@
+"""The one error type for bad input data."""
+
+
+class DataError(ValueError):
+    """Bad input: the message names the file (or source), the field and the problem."""
+
+    def __init__(self, source: str, field: str, problem: str):
+        self.source, self.field, self.problem = str(source), field, problem
+        super().__init__(f"{self.source}: {field}: {problem}")

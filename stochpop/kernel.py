@@ -1,0 +1,197 @@
+"""The cohort-component kernel: one projection year, and `jax.lax.scan` over years.
+
+Pure JAX, knows nothing of files, models or xarray. Conventions are those of `stochpop.conventions`
+(SSB BEFINN): ages by age at end of year 0..119 (119 open), births first, then ageing, then deaths and
+emigrations (and internal out-moves) computed on the aged population and deducted, then immigrations (and
+internal in-moves) added.
+
+Array axes. The state is `population[..., sex, age]` with sex = 2 (female, male) and age = 120. Every
+leading axis `...` broadcasts: a path axis (thousands of sampled futures), and state axes such as regions
+or population groups. Rates carry the same trailing axes and broadcast against the state, so one set of
+rates can serve all paths or each path can have its own. Moves between the cells of one state axis
+(internal migration between regions; later, transitions between immigrant groups) are `Transfers` along
+the axis just before (sex, age).
+"""
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from stochpop.conventions import (
+    FERTILE_AGES,
+    MIGRATION_MAX_AGE,
+    N_AGES,
+    Q_FIXED_FROM_AGE,
+    Q_FIXED_VALUE,
+    SHARE_BOYS,
+)
+
+Array = jax.Array
+
+
+class Transfers(NamedTuple):
+    """Moves between the cells of the state axis just before (sex, age), e.g. regions.
+
+    out_rate: (..., R, 2, A) probability of moving out of each cell in the year.
+    destination: (..., R_from, R_to, 2, A) or broadcastable (e.g. (R, R, 1, 1)); rows sum to 1 and the
+        diagonal is 0 for internal moves, so moves sum to zero over the axis.
+    """
+
+    out_rate: Array
+    destination: Array
+
+
+class Rates(NamedTuple):
+    """One year's demographic inputs by age at end of year; leading axes broadcast with the state.
+
+    fertility: (..., 35) births per woman aged 15..49 at end of year.
+    mortality: (..., 2, A) central death rates m; q = 1 - exp(-m).
+    Migration, either net or gross (or none):
+    net_migration: (..., 2, A) net counts (negative = net outflow).
+    immigration: (..., 2, A) counts; emigration: (..., 2, A) probabilities.
+    transfers: moves between cells of a state axis (`Transfers`), or None.
+    """
+
+    fertility: Array
+    mortality: Array
+    net_migration: Array | None = None
+    immigration: Array | None = None
+    emigration: Array | None = None
+    transfers: Transfers | None = None
+
+
+class Flows(NamedTuple):
+    """Events of one year. births: (..., 2); the others (..., 2, A) by age at end of year.
+
+    transfers_in / transfers_out are None when no `Transfers` are given.
+    """
+
+    births: Array
+    deaths: Array
+    emigrations: Array
+    immigrations: Array
+    transfers_in: Array | None = None
+    transfers_out: Array | None = None
+
+
+class KernelConfig(NamedTuple):
+    """Static settings (hashable, so usable as a `jit` static argument)."""
+
+    share_boys: float = SHARE_BOYS
+    fertile_ages: tuple[int, int] = FERTILE_AGES
+    q_fixed_from_age: int = Q_FIXED_FROM_AGE
+    q_fixed_value: float = Q_FIXED_VALUE
+    migration_max_age: int | None = MIGRATION_MAX_AGE
+
+
+DEFAULT_CONFIG = KernelConfig()
+
+
+def death_probability(mortality: Array, config: KernelConfig) -> Array:
+    """q = 1 - exp(-m) by age at end of year, fixed at `q_fixed_value` from `q_fixed_from_age`."""
+    q = 1.0 - jnp.exp(-jnp.maximum(mortality, 0.0))
+    ages = jnp.arange(q.shape[-1])
+    return jnp.where(ages >= config.q_fixed_from_age, config.q_fixed_value, q)
+
+
+def births(population: Array, fertility: Array, config: KernelConfig) -> Array:
+    """Births by sex (..., 2) from women (sex 0) by age at end of year (after ageing)."""
+    lo, hi = config.fertile_ages
+    women = population[..., 0, lo - 1 : hi - 1]  # aged lo-1..hi-2 on 1 January -> lo..hi-1 at year end
+    total = jnp.sum(women * fertility, axis=-1)
+    return jnp.stack([(1.0 - config.share_boys) * total, config.share_boys * total], axis=-1)
+
+
+def age_one_year(population: Array, newborns: Array) -> Array:
+    """Shift ages up by one; newborns (..., 2) become age 0; the open age keeps its survivors."""
+    open_age = population[..., -2:-1] + population[..., -1:]
+    return jnp.concatenate([newborns[..., None], population[..., :-2], open_age], axis=-1)
+
+
+def _migration_mask(config: KernelConfig, dtype: Any) -> Array | float:
+    """1 at ages with migration, 0 above `migration_max_age`, shape (A,)."""
+    if config.migration_max_age is None:
+        return 1.0
+    return (jnp.arange(N_AGES) <= config.migration_max_age).astype(dtype)
+
+
+def project_year(
+    population: Array, rates: Rates, config: KernelConfig = DEFAULT_CONFIG
+) -> tuple[Array, Flows]:
+    """Population on 1 January (..., 2, A) -> population a year later, and the year's `Flows`."""
+    newborns = births(population, rates.fertility, config)
+    aged = age_one_year(population, newborns)
+    mask = _migration_mask(config, population.dtype)
+
+    q = death_probability(rates.mortality, config)
+    e = jnp.zeros_like(q) if rates.emigration is None else jnp.clip(rates.emigration, 0.0, 1.0) * mask
+    o = jnp.zeros_like(q) if rates.transfers is None else jnp.clip(rates.transfers.out_rate, 0.0, 1.0) * mask
+    # Competing exits from the aged population can never remove more than it holds.
+    scale = 1.0 / jnp.maximum(q + e + o, 1.0)
+    deaths = q * scale * aged
+    emigrations = e * scale * aged
+    moved_out = o * scale * aged
+
+    immigrations = (
+        jnp.zeros_like(aged) if rates.immigration is None else jnp.maximum(rates.immigration, 0.0) * mask
+    )
+    if rates.net_migration is not None:
+        net = rates.net_migration * mask
+        remaining = aged - deaths - emigrations - moved_out
+        emigrations = emigrations + jnp.minimum(jnp.maximum(-net, 0.0), remaining)
+        immigrations = immigrations + jnp.maximum(net, 0.0)
+
+    moved_in = None
+    if rates.transfers is not None:
+        moved_in = jnp.sum(moved_out[..., :, None, :, :] * rates.transfers.destination, axis=-4)
+
+    following = aged - deaths - emigrations - moved_out + immigrations
+    if moved_in is not None:
+        following = following + moved_in
+    flows = Flows(
+        births=newborns,
+        deaths=deaths,
+        emigrations=emigrations,
+        immigrations=immigrations,
+        transfers_in=moved_in,
+        transfers_out=None if rates.transfers is None else moved_out,
+    )
+    return jnp.maximum(following, 0.0), flows
+
+
+def sum_over_age(flows: Flows) -> Flows:
+    """Flows with the age axis summed out: (..., 2) for every event (births already are)."""
+    return Flows(
+        births=flows.births,
+        **{
+            name: None if value is None else value.sum(-1)
+            for name, value in flows._asdict().items()
+            if name != "births"
+        },
+    )
+
+
+def project(
+    population: Array,
+    inputs: Any,
+    rates_fn: Callable[[Any], Rates] | None = None,
+    config: KernelConfig = DEFAULT_CONFIG,
+    flows_by_age: bool = False,
+) -> tuple[Array, Flows]:
+    """Project `population` (..., 2, A) over the years of `inputs`, whose pytree leaves lead with year.
+
+    `inputs` are `Rates` (each leaf (years, ...)), or, with `rates_fn`, any low-dimensional per-year pytree
+    that `rates_fn` turns into `Rates` inside the scan (e.g. Lee-Carter indices per path), so full rate
+    arrays never sit in memory. Returns populations at the end of each year (years, ..., 2, A) and the
+    stacked `Flows`, by sex (years, ..., 2) or, with `flows_by_age`, by sex and age (years, ..., 2, A).
+    """
+    to_rates = rates_fn if rates_fn is not None else (lambda x: x)
+
+    def step(pop: Array, x: Any) -> tuple[Array, tuple[Array, Flows]]:
+        following, flows = project_year(pop, to_rates(x), config)
+        return following, (following, flows if flows_by_age else sum_over_age(flows))
+
+    _, (populations, flows) = jax.lax.scan(step, population, inputs)
+    return populations, flows

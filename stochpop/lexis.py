@@ -1,0 +1,68 @@
+"""Lexis conversions from age in completed years (Lexis squares) to age at the end of the year.
+
+Registers publish deaths, exposures and fertility by age in completed years at the event (Lexis
+squares). The kernel uses age at the end of the year (Lexis parallelograms, see `conventions`). A
+parallelogram for age x in year t is the lower triangle of age x plus the upper triangle of age x-1.
+With lower-triangle share lambda(x):
+
+    parallelogram(x) = lambda(x) * square(x) + (1 - lambda(x-1)) * square(x-1)
+
+For *rates* lambda is the share of the year a cohort spends in each triangle: 0.5, except age 0 where
+`INFANT_DEATHS_LOWER_SHARE` carries the concentration of infant deaths in the first weeks of life; the
+result is the cumulative hazard a cohort meets over the year. For *counts* lambda can instead follow the
+triangles' exposures (`exposure_lower_share`), which matters where neighbouring cohorts differ in size.
+Parallelogram sums over ages equal square sums where the oldest square is an open age group.
+"""
+
+import numpy as np
+import xarray as xr
+
+from stochpop.conventions import INFANT_DEATHS_LOWER_SHARE
+
+
+def lower_triangle_share(ages: np.ndarray) -> np.ndarray:
+    """Share of each age's square in its lower triangle by time spent, shape (n_ages,)."""
+    ages = np.asarray(ages)
+    return np.where(ages == 0, INFANT_DEATHS_LOWER_SHARE, 0.5)
+
+
+def exposure_lower_share(population: xr.DataArray) -> xr.DataArray:
+    """Lower-triangle share of each square's events from 1 January stocks (year, ..., age).
+
+    The lower triangle of age x in year t holds the cohort that is x on 31 December (P(t+1, x)); the
+    upper triangle the cohort that was x on 1 January (P(t, x)). Events split in proportion to the two:
+    lambda = P(t+1, x) / (P(t, x) + P(t+1, x)); age 0 keeps `INFANT_DEATHS_LOWER_SHARE`; 0.5 where both
+    stocks are empty. Years run to the last year with a following stock.
+    """
+    start = population.isel(year=slice(None, -1))
+    end = population.isel(year=slice(1, None)).assign_coords(year=start["year"])
+    total = start + end
+    share = xr.where(total > 0, end / total.where(total > 0), 0.5)
+    return xr.where(share["age"] == 0, INFANT_DEATHS_LOWER_SHARE, share)
+
+
+def squares_to_parallelograms(
+    squares: xr.DataArray, open_age: bool = True, lower_share: xr.DataArray | None = None
+) -> xr.DataArray:
+    """Counts or rates by age in completed years -> by age at end of year (same `age` coordinate).
+
+    `squares` has an integer `age` dimension of consecutive ages. For counts whose last age is an open
+    interval pass `open_age=True`: the cohorts entering it from the age below and those already in it
+    both end the year there, so its parallelogram takes its whole square plus the upper triangle of the
+    age below. For rates pass `open_age=False` (the last age then averages its own and the previous rate).
+    `lower_share` (broadcasting against `squares`) replaces the time-based shares.
+    """
+    ages = squares["age"].values
+    if not np.array_equal(ages, np.arange(ages[0], ages[0] + ages.size)):
+        raise ValueError("squares_to_parallelograms: ages must be consecutive integers")
+    lam = xr.DataArray(lower_triangle_share(ages), dims="age", coords={"age": ages})
+    if lower_share is not None:
+        lam = lower_share.sel(age=ages)
+    if open_age:
+        lam = lam.where(lam["age"] != ages[-1], 1.0)
+    upper_of_previous = ((1 - lam) * squares).shift(age=1, fill_value=0.0)
+    if ages[0] > 0:
+        # The youngest age's previous square is not observed: assume it equals the youngest square.
+        first = 0.5 * squares.isel(age=0)
+        upper_of_previous = xr.where(upper_of_previous["age"] == ages[0], first, upper_of_previous)
+    return (lam * squares + upper_of_previous).transpose(*squares.dims)

@@ -1,0 +1,57 @@
+"""Kernel outputs -> labelled `xr.Dataset` (the one results format, deterministic or stochastic).
+
+Variables:
+* population (year, [draw], sex, age): persons on 1 January of `year`, from the jump-off year on;
+* births, deaths, emigrations, immigrations (event_year, [draw], sex): events during `event_year`,
+  by age at end of year where the kernel returned them by age (then with an `age` dim).
+"""
+
+import numpy as np
+import xarray as xr
+
+from stochpop.conventions import SEXES
+from stochpop.kernel import Flows
+from stochpop.rates import KERNEL_AGES
+
+FLOW_UNITS = {
+    "births": "live births",
+    "deaths": "deaths",
+    "emigrations": "persons",
+    "immigrations": "persons",
+}
+
+
+def projection_dataset(
+    initial: np.ndarray,
+    populations: np.ndarray,
+    flows: Flows,
+    jump_off: int,
+    batch_dims: tuple[str, ...] = (),
+) -> xr.Dataset:
+    """Label a projection from `jump_off` (1 January stock `initial`, (*batch, 2, A)).
+
+    populations: (years, *batch, 2, A) at the end of each event year; flows as returned by `project`.
+    """
+    populations = np.concatenate([np.asarray(initial)[None], np.asarray(populations)])
+    horizon = populations.shape[0] - 1
+    coords = {"sex": list(SEXES), "age": KERNEL_AGES}
+    stock_years = np.arange(jump_off, jump_off + horizon + 1)
+    event_years = stock_years[:-1]
+    data = {
+        "population": xr.DataArray(
+            populations,
+            dims=("year", *batch_dims, "sex", "age"),
+            coords={"year": stock_years, **coords},
+            attrs={"units": "persons", "reference": "1 January"},
+        )
+    }
+    for name, units in FLOW_UNITS.items():
+        values = np.asarray(getattr(flows, name))
+        dims = ("event_year", *batch_dims, "sex", "age")[: values.ndim]
+        data[name] = xr.DataArray(
+            values,
+            dims=dims,
+            coords={"event_year": event_years, **{d: coords[d] for d in dims if d in coords}},
+            attrs={"units": units, "age": "age at end of year"},
+        )
+    return xr.Dataset(data, attrs={"jump_off": jump_off})

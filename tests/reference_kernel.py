@@ -1,0 +1,71 @@
+"""A plain NumPy cohort-component projection, written with loops for clarity, to check the JAX kernel.
+
+One path, one region: population[sex, age] with sex 0 = female, ages 0..119 by age at end of year.
+Rules (SSB, reference ch. 4.1 and 6): births from women who reach 15..49 during the year; everyone ages one
+year (119 open); deaths and emigrations on the aged population; then immigrations. q = 1 - exp(-m), 0.5
+from age 108. No migration above `migration_max_age`.
+"""
+
+import math
+
+import numpy as np
+
+N_AGES = 120
+
+
+def project_one_path(
+    population: np.ndarray,
+    fertility: np.ndarray,
+    mortality: np.ndarray,
+    net_migration: np.ndarray | None = None,
+    immigration: np.ndarray | None = None,
+    emigration: np.ndarray | None = None,
+    share_boys: float = 0.51369,
+    migration_max_age: int | None = 69,
+) -> dict[str, np.ndarray]:
+    """population (2, 120); per-year inputs lead with year: fertility (T, 35), the others (T, 2, 120)."""
+    years = fertility.shape[0]
+    pop = population.astype(float).copy()
+    out = {k: [] for k in ("population", "births", "deaths", "emigrations", "immigrations")}
+    for t in range(years):
+        total_births = 0.0
+        for i, age in enumerate(range(15, 50)):
+            total_births += fertility[t, i] * pop[0, age - 1]
+        newborns = [(1 - share_boys) * total_births, share_boys * total_births]
+
+        aged = np.zeros((2, N_AGES))
+        deaths = np.zeros((2, N_AGES))
+        emig = np.zeros((2, N_AGES))
+        immig = np.zeros((2, N_AGES))
+        following = np.zeros((2, N_AGES))
+        for s in range(2):
+            aged[s, 0] = newborns[s]
+            for age in range(1, N_AGES):
+                aged[s, age] = pop[s, age - 1]
+            aged[s, N_AGES - 1] += pop[s, N_AGES - 1]
+            for age in range(N_AGES):
+                migrates = migration_max_age is None or age <= migration_max_age
+                q = 0.5 if age >= 108 else 1 - math.exp(-mortality[t, s, age])
+                e = emigration[t, s, age] if (emigration is not None and migrates) else 0.0
+                exit_total = q + e
+                if exit_total > 1:
+                    q, e = q / exit_total, e / exit_total
+                deaths[s, age] = q * aged[s, age]
+                emig[s, age] = e * aged[s, age]
+                if immigration is not None and migrates:
+                    immig[s, age] += immigration[t, s, age]
+                if net_migration is not None and migrates:
+                    net = net_migration[t, s, age]
+                    if net >= 0:
+                        immig[s, age] += net
+                    else:
+                        left = aged[s, age] - deaths[s, age] - emig[s, age]
+                        emig[s, age] += min(-net, left)
+                following[s, age] = aged[s, age] - deaths[s, age] - emig[s, age] + immig[s, age]
+        pop = following
+        out["population"].append(following)
+        out["births"].append(np.array(newborns))
+        out["deaths"].append(deaths)
+        out["emigrations"].append(emig)
+        out["immigrations"].append(immig)
+    return {k: np.array(v) for k, v in out.items()}
