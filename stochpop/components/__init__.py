@@ -1,0 +1,1 @@
+"""Bayesian component models (NumPyro): mortality, fertility, migration, and what they share."""

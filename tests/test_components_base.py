@@ -1,0 +1,92 @@
+"""The shared fitting machinery on a tiny model with a known posterior."""
+
+import warnings
+
+import arviz as az
+import jax
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import pytest
+import xarray as xr
+
+from stochpop.components.base import (
+    FitSettings,
+    FitWarning,
+    diagnose,
+    fit_model,
+    load_posterior,
+    posterior_draws,
+    read_diagnostics,
+    save_posterior,
+)
+
+Y = np.array([1.2, 0.7, 2.1, 1.5, 0.9, 1.8, 1.1, 1.4])
+
+
+def normal_mean(y):
+    """y ~ N(mu, 1), mu ~ N(0, 10): posterior N(sum(y) / (n + 0.01), 1 / (n + 0.01))."""
+    mu = numpyro.sample("mu", dist.Normal(0.0, 10.0))
+    numpyro.sample("y", dist.Normal(mu, 1.0), obs=y)
+
+
+def conjugate_posterior():
+    precision = Y.size + 0.01
+    return Y.sum() / precision, 1 / np.sqrt(precision)
+
+
+def fit(settings):
+    return fit_model(
+        normal_mean,
+        {"y": Y},
+        settings,
+        coords={},
+        dims={},
+        constant_data={"y": xr.DataArray(Y, dims="obs")},
+        attrs={"component": "toy"},
+    )
+
+
+@pytest.mark.parametrize("method", ["nuts", "svi"])
+def test_fit_matches_conjugate_posterior(method):
+    idata = fit(FitSettings(method=method, warmup=300, samples=1000, svi_steps=3000))
+    mean, sd = conjugate_posterior()
+    mu = idata.posterior["mu"].values.ravel()
+    assert abs(mu.mean() - mean) < 4 * sd / np.sqrt(200)
+    assert abs(mu.std() / sd - 1) < 0.15
+    np.testing.assert_array_equal(idata.constant_data["y"], Y)
+    assert idata.posterior.attrs["fit_method"] == method
+    if method == "nuts":
+        diagnostics = read_diagnostics(idata)
+        assert diagnostics.ok and diagnostics.divergences == 0 and diagnostics.max_rhat < 1.01
+    else:
+        assert read_diagnostics(idata) is None
+
+
+def test_short_fit_warns_loudly():
+    with pytest.warns(FitWarning, match="toy fit failed its diagnostics: max R-hat"):
+        fit(FitSettings(warmup=20, samples=30))
+
+
+def test_diagnose_finds_the_worst_parameter():
+    rng = np.random.default_rng(0)
+    good = rng.normal(size=(2, 500))
+    stuck = np.stack([rng.normal(0, 1, 500), rng.normal(5, 1, 500)])  # chains disagree
+    idata = az.from_dict(posterior={"good": good, "stuck": stuck})
+    result = diagnose(idata)
+    assert result.worst_rhat == "stuck" and result.max_rhat > 1.5 and not result.ok
+
+
+def test_save_load_and_draws(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)
+        idata = fit(FitSettings(warmup=200, samples=300))
+    reloaded = load_posterior(save_posterior(idata, tmp_path / "fit.nc"))
+    key = jax.random.PRNGKey(3)
+    np.testing.assert_array_equal(
+        posterior_draws(idata, 50, key)["mu"], posterior_draws(reloaded, 50, key)["mu"]
+    )
+    many = posterior_draws(idata, 5000, key)["mu"]
+    assert many.shape == (5000,) and np.isin(many, idata.posterior["mu"].values.ravel()).all()
+    with pytest.raises(FileNotFoundError, match="no saved posterior"):
+        load_posterior(tmp_path / "missing.nc")
