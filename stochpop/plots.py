@@ -1,0 +1,71 @@
+"""Fan charts and population pyramids (matplotlib), from paths with a `draw` dimension."""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
+
+BANDS: tuple[float, ...] = (0.95, 0.8, 0.5)
+BAND_COLOUR = "#1f5a96"
+HISTORY_COLOUR = "#222222"
+
+
+def fan_chart(
+    ax: plt.Axes,
+    paths: xr.DataArray,
+    history: xr.DataArray | None = None,
+    bands: Sequence[float] = BANDS,
+    time_dim: str | None = None,
+) -> plt.Axes:
+    """Draw central `bands` (widest first) and the median of `paths` (draw, time), and the observed
+    `history` (time) as a line."""
+    time_dim = time_dim or next(d for d in paths.dims if d != "draw")
+    t = paths[time_dim].values
+    for i, level in enumerate(sorted(bands, reverse=True)):
+        low, high = paths.quantile([(1 - level) / 2, (1 + level) / 2], dim="draw").values
+        ax.fill_between(t, low, high, color=BAND_COLOUR, alpha=0.18 + 0.17 * i, lw=0, label=f"{level:.0%}")
+    ax.plot(t, paths.median("draw").values, color=BAND_COLOUR, lw=1.6, label="median")
+    if history is not None:
+        hist_dim = history.dims[0]
+        ax.plot(history[hist_dim].values, history.values, color=HISTORY_COLOUR, lw=1.4, label="observed")
+    ax.grid(alpha=0.3, lw=0.5)
+    ax.spines[["top", "right"]].set_visible(False)
+    return ax
+
+
+def pyramid(
+    ax: plt.Axes, population: xr.DataArray, bands: Sequence[float] = BANDS, max_age: int = 105
+) -> plt.Axes:
+    """Population pyramid of one year, `population` (draw, sex, age): median bars with interval whiskers
+    (men left, women right), bands as shaded envelopes."""
+    population = population.sel(age=slice(0, max_age))
+    ages = population["age"].values
+    for sex, sign in (("male", -1), ("female", 1)):
+        by_age = population.sel(sex=sex)
+        median = by_age.median("draw").values
+        ax.barh(ages, sign * median, height=1.0, color="#9bb7d4" if sign < 0 else "#e0a3a3", lw=0)
+        for i, level in enumerate(sorted(bands, reverse=True)):
+            low, high = by_age.quantile([(1 - level) / 2, (1 + level) / 2], dim="draw").values
+            ax.fill_betweenx(ages, sign * low, sign * high, color="#333333", alpha=0.12 + 0.1 * i, lw=0)
+    limit = float(population.max()) * 1.05
+    ax.set_xlim(-limit, limit)
+    ax.set_xticks(np.linspace(-limit, limit, 5))
+    ax.set_xticklabels([f"{abs(x) / 1000:.0f}k" for x in np.linspace(-limit, limit, 5)])
+    ax.set_ylabel("age")
+    ax.text(0.02, 0.97, "men", transform=ax.transAxes, va="top")
+    ax.text(0.98, 0.97, "women", transform=ax.transAxes, va="top", ha="right")
+    ax.spines[["top", "right"]].set_visible(False)
+    return ax
+
+
+def save(fig: plt.Figure, path_without_suffix: Path, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
+    """Save a figure in each format (PNG at 200 dpi) and close it."""
+    written = []
+    for fmt in formats:
+        path = path_without_suffix.with_suffix(f".{fmt}")
+        fig.savefig(path, dpi=200 if fmt == "png" else None, bbox_inches="tight")
+        written.append(path)
+    plt.close(fig)
+    return written
