@@ -1,0 +1,120 @@
+"""Paths in chunks as Dask tasks, streamed to a zarr store as they finish, resumable.
+
+A run is a function `chunk_fn(start, stop) -> xr.Dataset` that computes paths start..stop-1 (a `draw`
+dim labelled by path index) and derives every path's randomness from (seed, path index), so results do
+not depend on the chunking or on which worker runs a chunk. Each finished chunk is written to its own zarr
+group under `store/chunks/` (written aside, then renamed into place, so a chunk is either whole or absent);
+a rerun of an interrupted run computes only the missing chunks. `open_results` views all chunks as one
+lazy (dask-backed) dataset, so memory stays bounded however many paths there are.
+"""
+
+import json
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import xarray as xr
+from dask.distributed import Client, LocalCluster, as_completed
+
+ChunkFn = Callable[[int, int], xr.Dataset]
+
+
+def chunk_bounds(n_paths: int, chunk_size: int) -> list[tuple[int, int]]:
+    """[(start, stop), ...] covering 0..n_paths-1 in chunks of `chunk_size` (the last may be shorter)."""
+    if n_paths < 1 or chunk_size < 1:
+        raise ValueError(f"need at least one path and a positive chunk size, got {n_paths}, {chunk_size}")
+    return [(start, min(start + chunk_size, n_paths)) for start in range(0, n_paths, chunk_size)]
+
+
+def chunk_store(store: Path, start: int, stop: int) -> Path:
+    return store / "chunks" / f"{start:09d}-{stop:09d}.zarr"
+
+
+def compute_and_write(chunk_fn: ChunkFn, start: int, stop: int, store: Path) -> Path:
+    """Compute one chunk and write it into place atomically (runs on a worker)."""
+    final = chunk_store(store, start, stop)
+    partial = final.with_suffix(".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    chunk_fn(start, stop).to_zarr(partial, mode="w", consolidated=False)
+    partial.rename(final)
+    return final
+
+
+def _check_manifest(store: Path, n_paths: int, chunk_size: int) -> None:
+    """Record the run's layout, or check a resumed run has the same one."""
+    manifest = store / "manifest.json"
+    layout = {"n_paths": n_paths, "chunk_size": chunk_size}
+    if manifest.exists():
+        found = json.loads(manifest.read_text())
+        if found != layout:
+            raise ValueError(f"{store}: holds a run with {found}; cannot resume it as {layout}")
+    else:
+        (store / "chunks").mkdir(parents=True, exist_ok=True)
+        manifest.write_text(json.dumps(layout))
+
+
+@contextmanager
+def dask_client(workers: int = 1, scheduler: str | None = None) -> Iterator[Client]:
+    """A client on `scheduler` (an address) or on a LocalCluster of `workers` single-threaded processes."""
+    if scheduler is not None:
+        with Client(scheduler) as client:
+            yield client
+        return
+    with (
+        LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+def run_chunks(
+    chunk_fn: ChunkFn,
+    n_paths: int,
+    chunk_size: int,
+    store: str | Path,
+    client: Client | None = None,
+    on_chunk: Callable[[Path], None] | None = None,
+) -> xr.Dataset:
+    """Compute every missing chunk (on `client`'s workers, or in this process without one) into `store`.
+
+    `on_chunk` is called with each chunk's path as it is written (e.g. to advance a progress bar).
+    Returns `open_results(store)`.
+    """
+    store = Path(store)
+    _check_manifest(store, n_paths, chunk_size)
+    todo = [(a, b) for a, b in chunk_bounds(n_paths, chunk_size) if not chunk_store(store, a, b).exists()]
+    if client is None:
+        for start, stop in todo:
+            path = compute_and_write(chunk_fn, start, stop, store)
+            if on_chunk:
+                on_chunk(path)
+    elif todo:
+        futures = [client.submit(compute_and_write, chunk_fn, a, b, store, pure=False) for a, b in todo]
+        for future in as_completed(futures):
+            path = future.result()
+            if on_chunk:
+                on_chunk(path)
+    return open_results(store)
+
+
+def open_results(store: str | Path) -> xr.Dataset:
+    """All chunks of a complete run as one dataset along `draw` (lazy, dask-backed)."""
+    store = Path(store)
+    layout = json.loads((store / "manifest.json").read_text())
+    paths = [chunk_store(store, a, b) for a, b in chunk_bounds(layout["n_paths"], layout["chunk_size"])]
+    missing = [p.name for p in paths if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"{store}: run incomplete, missing chunks {missing}")
+    return xr.open_mfdataset(
+        paths,
+        engine="zarr",
+        combine="nested",
+        concat_dim="draw",
+        consolidated=False,
+        data_vars="minimal",
+        coords="minimal",
+        compat="override",
+    )
