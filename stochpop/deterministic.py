@@ -1,13 +1,12 @@
 """A deterministic projection: observed (or given) rates through the same kernel as the stochastic one."""
 
-import jax
 import numpy as np
 import xarray as xr
 
 from stochpop.data.container import CountryData
-from stochpop.kernel import DEFAULT_CONFIG, KernelConfig, project
-from stochpop.rates import observed_rates, to_kernel_ages, to_kernel_rates
-from stochpop.results import projection_dataset
+from stochpop.kernel import DEFAULT_CONFIG, KernelConfig
+from stochpop.projection import project_rates
+from stochpop.rates import observed_rates
 
 
 def held_rates(
@@ -42,15 +41,4 @@ def project_deterministic(
         raise ValueError(f"{data.name}: no 1 January population for the jump-off year {jump_off}")
     if rates is None:
         rates = held_rates(data, jump_off, horizon)
-    years = np.arange(jump_off, jump_off + horizon)
-    missing = np.setdiff1d(years, rates["year"].values)
-    if missing.size:
-        raise ValueError(f"rates: no rates for event years {missing.tolist()}")
-    rates = rates.sel(year=years)
-    for name, variable in rates.data_vars.items():
-        if not np.isfinite(variable.values).all():
-            raise ValueError(f"rates: {name} has missing or infinite values")
-    initial = to_kernel_ages(data.population.sel(year=jump_off)).transpose("sex", "age").values
-    with jax.enable_x64(True):
-        populations, flows = project(initial, to_kernel_rates(rates), config=config)
-    return projection_dataset(initial, populations, flows, jump_off)
+    return project_rates(data.population.sel(year=jump_off), rates, jump_off, horizon, config)

@@ -103,15 +103,16 @@ def observed_rates(data: CountryData, years: np.ndarray | None = None, migration
     return out
 
 
-def to_kernel_rates(rate_set: xr.Dataset, leading: tuple[str, ...] = ("year",)) -> Rates:
-    """A rate set -> kernel `Rates` with axes (year, *other leading dims, ..., sex, age) as JAX arrays."""
+def to_kernel_rates(rate_set: xr.Dataset, batch_dims: tuple[str, ...] = ()) -> Rates:
+    """A rate set -> kernel `Rates` with axes (year, *batch_dims, sex, age) (fertility: mother_age)."""
 
     def arr(name: str, trailing: tuple[str, ...]) -> jnp.ndarray | None:
         if name not in rate_set:
             return None
         da = rate_set[name]
-        extra = tuple(d for d in da.dims if d not in leading and d not in trailing)
-        return jnp.asarray(da.transpose(*leading, *extra, *trailing).values)
+        # Rates without a batch dim broadcast against the state (size-1 axes).
+        da = da.expand_dims([d for d in batch_dims if d not in da.dims])
+        return jnp.asarray(da.transpose("year", *batch_dims, *trailing).values)
 
     sex_age = ("sex", "age")
     return Rates(

@@ -32,7 +32,8 @@ def projection_dataset(
 
     populations: (years, *batch, 2, A) at the end of each event year; flows as returned by `project`.
     """
-    populations = np.concatenate([np.asarray(initial)[None], np.asarray(populations)])
+    populations = np.asarray(populations)
+    populations = np.concatenate([np.broadcast_to(initial, populations.shape[1:])[None], populations])
     horizon = populations.shape[0] - 1
     coords = {"sex": list(SEXES), "age": KERNEL_AGES}
     stock_years = np.arange(jump_off, jump_off + horizon + 1)
