@@ -1,6 +1,5 @@
 """Rate sets with a draw dim: every path equals the single-path projection with its own rates."""
 
-import numpy as np
 import xarray as xr
 
 from stochpop.data.demo import demo_country
