@@ -6,6 +6,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pandas as pd
 import xarray as xr
 
 from stochpop.data.errors import DataError
@@ -14,7 +15,7 @@ from stochpop.indicators import indicators
 from stochpop.spec import SpecError, load_data, load_spec
 
 
-def tables_by_dim(dataset: xr.Dataset) -> dict[str, "pd.DataFrame"]:  # noqa: F821
+def tables_by_dim(dataset: xr.Dataset) -> dict[str, pd.DataFrame]:
     """One tidy table per time dim: stocks by `year`, events by `event_year`."""
     return {
         dim: dataset[[name for name, var in dataset.data_vars.items() if dim in var.dims]].to_dataframe()
