@@ -16,6 +16,8 @@ from stochpop.components.base import (
     diagnose,
     fit_model,
     load_posterior,
+    path_keys,
+    path_shocks,
     posterior_draws,
     read_diagnostics,
     save_posterior,
@@ -82,11 +84,32 @@ def test_save_load_and_draws(tmp_path):
         warnings.simplefilter("ignore", FitWarning)
         idata = fit(FitSettings(warmup=200, samples=300))
     reloaded = load_posterior(save_posterior(idata, tmp_path / "fit.nc"))
-    key = jax.random.PRNGKey(3)
-    np.testing.assert_array_equal(
-        posterior_draws(idata, 50, key)["mu"], posterior_draws(reloaded, 50, key)["mu"]
-    )
-    many = posterior_draws(idata, 5000, key)["mu"]
+    keys = path_keys(jax.random.PRNGKey(3), 50)
+    np.testing.assert_array_equal(posterior_draws(idata, keys)["mu"], posterior_draws(reloaded, keys)["mu"])
+    many = posterior_draws(idata, path_keys(jax.random.PRNGKey(3), 5000))["mu"]
     assert many.shape == (5000,) and np.isin(many, idata.posterior["mu"].values.ravel()).all()
+    # a draw from 600 with replacement: 5000 paths see nearly all of them, none far more often than others
+    counts = np.unique(many, return_counts=True)[1]
+    assert counts.size > 590 and counts.max() < 25
     with pytest.raises(FileNotFoundError, match="no saved posterior"):
         load_posterior(tmp_path / "missing.nc")
+
+
+def test_path_randomness_depends_on_the_path_alone():
+    key = jax.random.PRNGKey(11)
+    whole = path_shocks(path_keys(key, 1000), 1, (40, 2), df=5.0)
+    part = path_shocks(path_keys(key, np.arange(700, 1000)), 1, (40, 2), df=5.0)
+    np.testing.assert_array_equal(whole[700:], part)
+    single = path_shocks(path_keys(key, [3]), 1, (40, 2), df=5.0)
+    np.testing.assert_array_equal(whole[3:4], single)
+    # streams and per-path degrees of freedom: independent, right law (97.5% quantiles 3.182 and 1.960)
+    other = path_shocks(path_keys(key, 1000), 2, (40, 2), df=5.0)
+    assert abs(np.corrcoef(np.ravel(whole), np.ravel(other))[0, 1]) < 0.02
+    heavy = path_shocks(path_keys(key, 2000), 1, (200,), df=np.full(2000, 3.0))
+    assert np.quantile(heavy, 0.975) == pytest.approx(3.182, rel=0.03)
+    normal = path_shocks(path_keys(key, 2000), 1, (200,))
+    assert np.quantile(normal, 0.975) == pytest.approx(1.960, rel=0.02)
+    with pytest.raises(ValueError, match="reserved"):
+        path_shocks(path_keys(key, 2), 0, (3,))
+    with pytest.raises(ValueError, match="non-negative"):
+        path_keys(key, [-1, 2])

@@ -2,8 +2,13 @@
 convergence diagnostics that warn loudly, saving and reloading posteriors, and drawing parameter sets.
 
 A component is a small frozen dataclass of options with two methods (see `Component`):
-`fit(data, settings) -> az.InferenceData` and `forecast(idata, years, n_draws, key) -> xr.Dataset`.
+`fit(data, settings) -> az.InferenceData` and `forecast(idata, years, paths, key) -> xr.Dataset`.
 Model code (NumPyro functions) and pure transforms live beside it in the component's own module.
+
+Forecast randomness is keyed by path: path i uses only `fold_in(key, i)` (`path_keys`), split into numbered
+streams (`path_shocks`; stream 0 picks the path's posterior draw, `posterior_draws`). A path is therefore
+the same whether it is drawn alone, in a chunk of 100 or among 10 000, which is what lets a projection cut
+its paths into chunks for Dask without changing any result.
 """
 
 import json
@@ -80,7 +85,7 @@ class Component(Protocol):
     def fit(self, data: CountryData, settings: FitSettings = ...) -> az.InferenceData: ...
 
     def forecast(
-        self, idata: az.InferenceData, years: Sequence[int], n_draws: int, key: jax.Array
+        self, idata: az.InferenceData, years: Sequence[int], paths: "Paths", key: jax.Array
     ) -> xr.Dataset: ...
 
 
@@ -164,22 +169,64 @@ def fit_model(
     return idata
 
 
+def fit_period(idata: az.InferenceData) -> tuple[int, int]:
+    """First and last year of the data a component was fitted to (its `constant_data` year coordinate)."""
+    years = idata.constant_data["year"].values
+    return int(years[0]), int(years[-1])
+
+
 def read_diagnostics(idata: az.InferenceData) -> Diagnostics | None:
     """The diagnostics stored with a NUTS fit, or None for SVI."""
     stored = idata.posterior.attrs.get("diagnostics")
     return None if stored is None else Diagnostics(**json.loads(stored))
 
 
-def posterior_draws(idata: az.InferenceData, n_draws: int, key: jax.Array) -> dict[str, np.ndarray]:
-    """`n_draws` joint parameter sets from the posterior (chains pooled; with replacement if more are
-    asked for than exist), each variable with a leading draw axis."""
-    stacked = idata.posterior.stack(sample=("chain", "draw"))
-    available = stacked.sizes["sample"]
-    index = np.asarray(jax.random.choice(key, available, (n_draws,), replace=n_draws > available))
-    return {
-        name: np.moveaxis(np.asarray(var.isel(sample=index).values), -1, 0)
-        for name, var in stacked.data_vars.items()
-    }
+Paths = int | Sequence[int] | np.ndarray
+"""Which forecast paths to draw: n (paths 0..n-1) or their indices."""
+
+
+def path_indices(paths: Paths) -> np.ndarray:
+    """Path indices (n,) int64 from n or a sequence of non-negative indices."""
+    if np.ndim(paths) == 0:
+        if int(paths) < 1:
+            raise ValueError(f"the number of paths must be at least 1, not {paths}")
+        return np.arange(int(paths))
+    index = np.asarray(paths)
+    if index.ndim != 1 or index.size == 0 or not np.issubdtype(index.dtype, np.integer) or index.min() < 0:
+        raise ValueError("paths must be a count or a non-empty 1-D array of non-negative integer indices")
+    return index.astype(np.int64)
+
+
+def path_keys(key: jax.Array, paths: Paths) -> jax.Array:
+    """One PRNG key per path (n, *key.shape): fold_in(key, path index)."""
+    index = jax.numpy.asarray(path_indices(paths), dtype=jax.numpy.uint32)
+    return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, index)
+
+
+def path_shocks(keys: jax.Array, stream: int, shape: tuple[int, ...], df: Any = None) -> jax.Array:
+    """Standard shocks (n, *shape) from each path's key `stream` (>= 1): normal, or Student-t with `df`
+    degrees of freedom (a scalar or one per path, (n,)). Path i's shocks depend on keys[i] alone."""
+    if stream < 1:
+        raise ValueError("stream 0 is reserved for posterior_draws")
+    keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(keys, stream)
+    if df is None:
+        return jax.vmap(lambda k: jax.random.normal(k, shape))(keys)
+    df = jax.numpy.broadcast_to(jax.numpy.asarray(df, dtype=float), keys.shape[:1])
+    return jax.vmap(lambda k, d: jax.random.t(k, d, shape))(keys, df)
+
+
+def posterior_draws(idata: az.InferenceData, keys: jax.Array) -> dict[str, np.ndarray]:
+    """One joint parameter set per path key (n, ...) from the posterior (chains pooled, drawn uniformly and
+    independently, so with replacement), each variable with a leading path axis."""
+    posterior = idata.posterior
+    available = posterior.sizes["chain"] * posterior.sizes["draw"]
+    keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(keys, 0)
+    index = np.asarray(jax.vmap(lambda k: jax.random.randint(k, (), 0, available))(keys))
+    draws = {}
+    for name, var in posterior.data_vars.items():
+        values = np.asarray(var.transpose("chain", "draw", ...).values)
+        draws[name] = values.reshape(available, *values.shape[2:])[index]
+    return draws
 
 
 def save_posterior(idata: az.InferenceData, path: str | Path) -> Path:
@@ -194,4 +241,7 @@ def load_posterior(path: str | Path) -> az.InferenceData:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no saved posterior")
-    return az.from_netcdf(str(path))
+    idata = az.from_netcdf(str(path))
+    for group in idata.groups():
+        getattr(idata, group).load()  # read once, not lazily at every forecast
+    return idata
