@@ -3,11 +3,16 @@
 Schedules (all by sex, age in completed years 0..110, 110 open as in HMD):
 
 * mortality: Siler, m(x) = a1 exp(-b1 x) + a2 + a3 exp(b3 x) at x + 0.5, improving log-linearly at a
-  rate that is higher for males and at ages under 90;
+  rate that is higher for males and at ages under 90, along an index of elapsed years that is a random
+  walk (one year a year on average, sd `_MORTALITY_INDEX_SD`), as Lee-Carter assumes;
 * fertility: a gamma-shaped ASFR over mothers' ages 12..55 (shape from mean and sd of the age at birth),
-  TFR 1.70 -> 1.95 -> 1.50 and mean age 27 -> 31 over the period;
+  TFR 1.70 -> 1.95 -> 1.50 times AR(1) period shocks (`_TFR_SHOCK`) and mean age 27 -> 31;
 * migration: Rogers-Castro profiles for immigration counts (level rising from 15 000 to 70 000 and easing
-  to 50 000 a year) and emigration probabilities (peak about 1.2% a year), none at ages 70+.
+  to 50 000 a year, times lognormal yearly shocks `_IMMIGRATION_SHOCK_SD`) and emigration probabilities
+  (peak about 1.2% a year), none at ages 70+.
+
+Period shocks matter: a history whose indices move without noise gives the Bayesian components a
+degenerate posterior (shock scales at zero), which no real register does.
 
 The population is simulated with the kernel's conventions (`conventions`, `lexis`): each cohort meets the
 upper triangle of its 1 January age and the lower triangle of its age at end of year with cumulative
@@ -51,6 +56,12 @@ _SD_AGE_AT_BIRTH = 5.5
 _IMMIGRATION_PATH = ((0.0, 0.65, 1.0), (15_000.0, 70_000.0, 50_000.0))
 _IMMIGRATION_FEMALE_SHARE = 0.45
 _EMIGRATION_PEAK = 0.010
+_MORTALITY_INDEX_SD = 0.8
+"""Sd of the yearly step of the mortality index (years of improvement; mean step 1)."""
+_TFR_SHOCK = (0.7, 0.02)
+"""Persistence and sd of the AR(1) shocks to log TFR."""
+_IMMIGRATION_SHOCK_SD = 0.08
+"""Sd of the independent yearly shocks to log immigration."""
 
 
 def _period_path(fraction: np.ndarray, path: tuple[tuple[float, ...], tuple[float, ...]]) -> np.ndarray:
@@ -128,12 +139,20 @@ def simulate_demo(seed: int = 0, first_year: int = 1985, n_years: int = 40) -> D
     """Simulate the demo country for event years first_year .. first_year + n_years - 1."""
     rng = np.random.default_rng(seed)
     fraction = np.arange(n_years) / max(n_years - 1, 1)
-    m = siler_rates(np.arange(n_years))
-    f = gamma_asfr(_period_path(fraction, _TFR_PATH), _period_path(fraction, _MEAN_AGE_PATH))
+    steps = 1.0 + _MORTALITY_INDEX_SD * rng.standard_normal(n_years)
+    m = siler_rates(np.concatenate([[0.0], np.cumsum(steps[1:])]))
+    persistence, sd = _TFR_SHOCK
+    tfr_shocks = np.zeros(n_years)
+    for t in range(n_years):
+        tfr_shocks[t] = persistence * tfr_shocks[t - 1] + sd * rng.standard_normal() if t else 0.0
+    tfr = _period_path(fraction, _TFR_PATH) * np.exp(tfr_shocks)
+    f = gamma_asfr(tfr, _period_path(fraction, _MEAN_AGE_PATH))
     immigration_schedule = rogers_castro(26.0, 0.3)
     immigration_schedule = immigration_schedule / immigration_schedule.sum()
     sex_share = np.array([_IMMIGRATION_FEMALE_SHARE, 1 - _IMMIGRATION_FEMALE_SHARE])[:, None]
-    immigration_level = _period_path(fraction, _IMMIGRATION_PATH)
+    immigration_level = _period_path(fraction, _IMMIGRATION_PATH) * np.exp(
+        _IMMIGRATION_SHOCK_SD * rng.standard_normal(n_years)
+    )
     emigration_prob = _EMIGRATION_PEAK * rogers_castro(27.0, 0.4)
     lam = lower_triangle_share(AGES)
     fertile = np.isin(AGES, FERTILITY_AGES)
