@@ -57,12 +57,20 @@ def squares_to_parallelograms(
         raise ValueError("squares_to_parallelograms: ages must be consecutive integers")
     lam = xr.DataArray(lower_triangle_share(ages), dims="age", coords={"age": ages})
     if lower_share is not None:
-        lam = lower_share.sel(age=ages)
+        lam = lower_share.sel({d: squares[d].values for d in lower_share.dims if d in squares.dims})
     if open_age:
         lam = lam.where(lam["age"] != ages[-1], 1.0)
-    upper_of_previous = ((1 - lam) * squares).shift(age=1, fill_value=0.0)
+    # NumPy along the age axis (xarray's shift copies through a padded array, several times slower)
+    axis = squares.get_axis_num("age")
+    values = squares.values
+    share = lam.expand_dims([d for d in squares.dims if d not in lam.dims]).transpose(*squares.dims).values
+    out = share * values
+    later, earlier = [slice(None)] * values.ndim, [slice(None)] * values.ndim
+    later[axis], earlier[axis] = slice(1, None), slice(None, -1)
+    out[tuple(later)] += ((1 - share) * values)[tuple(earlier)]
     if ages[0] > 0:
         # The youngest age's previous square is not observed: assume it equals the youngest square.
-        first = 0.5 * squares.isel(age=0)
-        upper_of_previous = xr.where(upper_of_previous["age"] == ages[0], first, upper_of_previous)
-    return (lam * squares + upper_of_previous).transpose(*squares.dims)
+        first = [slice(None)] * values.ndim
+        first[axis] = slice(0, 1)
+        out[tuple(first)] += 0.5 * values[tuple(first)]
+    return squares.copy(data=out.astype(values.dtype, copy=False))

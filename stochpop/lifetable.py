@@ -72,8 +72,18 @@ def life_table(
     Returns arrays of m's shape: "ax" (years), "qx", "lx" and "dx" (persons of `radix`), "Lx" and
     "Tx" (person-years), "ex" (years).
     """
-    m = np.asarray(m, dtype=float)
-    ages = _ages(m, ages)
+    table = _person_years(np.asarray(m, dtype=float), sex, _ages(np.asarray(m), ages), radix)
+    lx, Lx = table["lx"], table["Lx"]
+    Tx = np.cumsum(Lx[..., ::-1], axis=-1)[..., ::-1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ex = np.where(lx > 0, Tx / lx, 0.0)
+    return {**table, "Tx": Tx, "ex": ex}
+
+
+def _person_years(
+    m: np.ndarray, sex: str | np.ndarray, ages: np.ndarray, radix: float
+) -> dict[str, np.ndarray]:
+    """ax, qx, lx, dx and Lx of `life_table` (everything up to person-years lived by age)."""
     ax = np.full(m.shape, 0.5)
     if ages[0] == 0:
         ax[..., 0] = infant_separation_factor(m[..., 0], sex)
@@ -87,10 +97,7 @@ def life_table(
     with np.errstate(divide="ignore", invalid="ignore"):
         ax[..., -1] = np.where(m_open > 0, 1 / m_open, np.inf)
         Lx[..., -1] = np.where(l_open > 0, l_open * ax[..., -1], 0.0)
-    Tx = np.cumsum(Lx[..., ::-1], axis=-1)[..., ::-1]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ex = np.where(lx > 0, Tx / lx, 0.0)
-    return {"ax": ax, "qx": qx, "lx": lx, "dx": dx, "Lx": Lx, "Tx": Tx, "ex": ex}
+    return {"ax": ax, "qx": qx, "lx": lx, "dx": dx, "Lx": Lx}
 
 
 def life_expectancy(m: np.ndarray, sex: str | np.ndarray, ages: np.ndarray | None = None) -> np.ndarray:
@@ -99,8 +106,10 @@ def life_expectancy(m: np.ndarray, sex: str | np.ndarray, ages: np.ndarray | Non
 
 
 def e0(m: np.ndarray, sex: str | np.ndarray) -> np.ndarray:
-    """Period life expectancy at birth in years, shape m.shape[:-1]; m starts at age 0."""
-    return life_expectancy(m, sex)[..., 0]
+    """Period life expectancy at birth in years, shape m.shape[:-1]; m starts at age 0 (`life_table`'s
+    e(0) = T(0) / l(0), without the table's other ages)."""
+    m = np.asarray(m, dtype=float)
+    return _person_years(m, sex, _ages(m, None), 1.0)["Lx"].sum(axis=-1)
 
 
 def life_expectancy_from_q(q: np.ndarray) -> np.ndarray:
