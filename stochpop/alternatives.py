@@ -22,20 +22,27 @@ TABLE_4_2 = ("MMMM", "LLML", "HHMH", "HMMM", "LMMM", "MHMM", "MLMM", "MKMM", "MM
 MIGRATION_VARIABLES = ("net_migration", "immigration", "emigration")
 
 
-def _level(paths: xr.DataArray, letter: str, levels: dict[str, float], invert: bool = False) -> xr.DataArray:
-    """The path for one letter: a cell-wise quantile over draws, or the medium path's first year held."""
-    if letter == "K":
-        medium = paths.quantile(levels["M"], dim="draw").drop_vars("quantile")
-        return medium.isel(year=0, drop=True).expand_dims(year=paths["year"]).transpose(*medium.dims)
-    q = levels[letter]
-    return paths.quantile(1 - q if invert else q, dim="draw").drop_vars("quantile")
-
-
-def alternative_rates(
-    rate_paths: xr.Dataset, code: str, levels: dict[str, float] | None = None
-) -> xr.Dataset:
-    """The rate set of alternative `code` (e.g. "LHML") from kernel rate paths with a `draw` dim."""
+def letter_paths(rate_paths: xr.Dataset, levels: dict[str, float] | None = None) -> xr.Dataset:
+    """Each rate variable's path per letter (dim `letter`: L, M, H, K) from rate paths with a `draw` dim:
+    cell-wise quantiles over the draws at `levels` (mortality at 1 - level: high life expectancy is low
+    mortality), K the M path's first year held. Computed once, shared by every code."""
     levels = DEFAULT_VARIANT_QUANTILES if levels is None else levels
+    out = {}
+    for name, paths in rate_paths.data_vars.items():
+        q = [1 - levels[x] if name == "mortality" else levels[x] for x in "LMH"]
+        by_letter = (
+            paths.quantile(q, dim="draw", skipna=False)
+            .assign_coords(quantile=list("LMH"))
+            .rename(quantile="letter")
+        )
+        held = by_letter.sel(letter=["M"]).isel(year=[0]).assign_coords(letter=["K"])
+        held = held.reindex(year=paths["year"], method="ffill")
+        out[name] = xr.concat([by_letter, held], dim="letter")
+    return xr.Dataset(out)
+
+
+def alternative_rates(letters: xr.Dataset, code: str) -> xr.Dataset:
+    """The rate set of alternative `code` (e.g. "LHML") from `letter_paths`."""
     code = code.upper()
     valid = {0: "LMHK", 1: "LMHK", 2: "M0", 3: "LMHK0"}
     if len(code) != 4 or any(code[i] not in allowed for i, allowed in valid.items()):
@@ -47,16 +54,15 @@ def alternative_rates(
     fertility, life, _, immigration = code
     out = xr.Dataset(
         {
-            "fertility": _level(rate_paths["fertility"], fertility, levels),
-            "mortality": _level(rate_paths["mortality"], life, levels, invert=True),
+            "fertility": letters["fertility"].sel(letter=fertility, drop=True),
+            "mortality": letters["mortality"].sel(letter=life, drop=True),
         }
     )
     if immigration == "0":
-        template = rate_paths["mortality"].isel(draw=0, drop=True)
-        out["net_migration"] = xr.zeros_like(template)
+        out["net_migration"] = xr.zeros_like(out["mortality"])
         return out
     for name in MIGRATION_VARIABLES:
-        if name in rate_paths:
+        if name in letters:
             # Emigration probabilities stay at the medium path: the letter is about immigration.
-            out[name] = _level(rate_paths[name], "M" if name == "emigration" else immigration, levels)
+            out[name] = letters[name].sel(letter="M" if name == "emigration" else immigration, drop=True)
     return out

@@ -24,7 +24,7 @@ def fan_chart(
     time_dim = time_dim or next(d for d in paths.dims if d != "draw")
     t = paths[time_dim].values
     for i, level in enumerate(sorted(bands, reverse=True)):
-        low, high = paths.quantile([(1 - level) / 2, (1 + level) / 2], dim="draw").values
+        low, high = paths.quantile([(1 - level) / 2, (1 + level) / 2], dim="draw", skipna=False).values
         ax.fill_between(t, low, high, color=BAND_COLOUR, alpha=0.18 + 0.17 * i, lw=0, label=f"{level:.0%}")
     ax.plot(t, paths.median("draw").values, color=BAND_COLOUR, lw=1.6, label="median")
     if history is not None:
@@ -47,7 +47,7 @@ def pyramid(
         median = by_age.median("draw").values
         ax.barh(ages, sign * median, height=1.0, color="#9bb7d4" if sign < 0 else "#e0a3a3", lw=0)
         for i, level in enumerate(sorted(bands, reverse=True)):
-            low, high = by_age.quantile([(1 - level) / 2, (1 + level) / 2], dim="draw").values
+            low, high = by_age.quantile([(1 - level) / 2, (1 + level) / 2], dim="draw", skipna=False).values
             ax.fill_betweenx(ages, sign * low, sign * high, color="#333333", alpha=0.12 + 0.1 * i, lw=0)
     limit = float(population.max()) * 1.05
     ax.set_xlim(-limit, limit)

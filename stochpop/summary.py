@@ -2,7 +2,7 @@
 
 Every function takes labelled results with a `draw` dimension (any other dims pass through) and uses
 xarray's quantile (linear interpolation, numpy's default), so tables agree with `numpy.quantile` on the
-stored draws.
+stored draws. Paths hold no NaN (`pipeline.check_paths`), so NaN-skipping is off: a NaN would show.
 """
 
 from collections.abc import Sequence
@@ -18,13 +18,13 @@ DEFAULT_VARIANT_QUANTILES: dict[str, float] = {"L": 0.1, "M": 0.5, "H": 0.9}
 def quantiles(paths: xr.Dataset | xr.DataArray, q: Sequence[float] = DEFAULT_QUANTILES) -> xr.Dataset:
     """Quantiles over `draw` (dim `quantile`) of every variable."""
     dataset = paths.to_dataset() if isinstance(paths, xr.DataArray) else paths
-    return dataset.quantile(list(q), dim="draw")
+    return dataset.quantile(list(q), dim="draw", skipna=False)
 
 
 def intervals(paths: xr.Dataset, levels: Sequence[float] = (0.5, 0.8, 0.95)) -> xr.Dataset:
     """Central prediction intervals: `lower`/`upper` variables with a `level` dim (e.g. 0.8 -> 10%-90%)."""
-    lower = paths.quantile([(1 - lv) / 2 for lv in levels], dim="draw").rename(quantile="level")
-    upper = paths.quantile([(1 + lv) / 2 for lv in levels], dim="draw").rename(quantile="level")
+    lower = paths.quantile([(1 - lv) / 2 for lv in levels], dim="draw", skipna=False).rename(quantile="level")
+    upper = paths.quantile([(1 + lv) / 2 for lv in levels], dim="draw", skipna=False).rename(quantile="level")
     level = list(levels)
     return xr.concat(
         [lower.assign_coords(level=level), upper.assign_coords(level=level)],
@@ -35,7 +35,7 @@ def intervals(paths: xr.Dataset, levels: Sequence[float] = (0.5, 0.8, 0.95)) -> 
 def variants(paths: xr.Dataset, levels: dict[str, float] | None = None) -> xr.Dataset:
     """SSB-style variants as quantiles of each output (dim `variant`: L, M, H by default 10/50/90%)."""
     levels = DEFAULT_VARIANT_QUANTILES if levels is None else levels
-    table = paths.quantile(list(levels.values()), dim="draw")
+    table = paths.quantile(list(levels.values()), dim="draw", skipna=False)
     return table.rename(quantile="variant").assign_coords(variant=list(levels))
 
 

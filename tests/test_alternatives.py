@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from stochpop.alternatives import TABLE_4_2, alternative_rates
+from stochpop.alternatives import TABLE_4_2, alternative_rates, letter_paths
 from stochpop.data.demo import demo_country
 from stochpop.deterministic import held_rates
 from stochpop.projection import project_rates
@@ -28,12 +28,12 @@ def setting():
         mortality=base["mortality"] * np.exp(-0.01 * year_index + walk(0.02)),
         net_migration=base["net_migration"] * (1 + walk(0.1)),
     )
-    return demo, paths
+    return demo, paths, letter_paths(paths)
 
 
 def test_letters_take_the_right_quantiles(setting):
-    _, paths = setting
-    lhml = alternative_rates(paths, "LHML")
+    _, paths, letters = setting
+    lhml = alternative_rates(letters, "LHML")
     np.testing.assert_allclose(
         lhml["fertility"], np.quantile(paths["fertility"].transpose("draw", ...), 0.1, axis=0)
     )
@@ -46,17 +46,17 @@ def test_letters_take_the_right_quantiles(setting):
         lhml["net_migration"].transpose("year", "sex", "age"),
         np.quantile(paths["net_migration"].transpose("draw", "year", "sex", "age"), 0.1, axis=0),
     )
-    mkmm = alternative_rates(paths, "MKMM")
+    mkmm = alternative_rates(letters, "MKMM")
     first = paths["mortality"].isel(year=0).median("draw")
     xr.testing.assert_allclose(mkmm["mortality"].isel(year=-1, drop=True), first.drop_vars("year"))
-    assert float(np.abs(alternative_rates(paths, "MM00")["net_migration"]).max()) == 0.0
+    assert float(np.abs(alternative_rates(letters, "MM00")["net_migration"]).max()) == 0.0
 
 
 def test_every_table_4_2_alternative_projects(setting):
-    demo, paths = setting
+    demo, _, letters = setting
     totals = {
         code: float(
-            project_rates(demo.population.sel(year=2025), alternative_rates(paths, code), 2025, 30)[
+            project_rates(demo.population.sel(year=2025), alternative_rates(letters, code), 2025, 30)[
                 "population"
             ]
             .isel(year=-1)
@@ -72,10 +72,10 @@ def test_every_table_4_2_alternative_projects(setting):
 
 
 def test_medium_alternative_sits_inside_the_30_70_band(setting):
-    demo, paths = setting
+    demo, paths, letters = setting
     initial = demo.population.sel(year=2025)
     fan = project_rates(initial, paths, 2025, 30)["population"].sum(("sex", "age"))
-    medium = project_rates(initial, alternative_rates(paths, "MMMM"), 2025, 30)["population"].sum(
+    medium = project_rates(initial, alternative_rates(letters, "MMMM"), 2025, 30)["population"].sum(
         ("sex", "age")
     )
     low, high = fan.quantile([0.3, 0.7], dim="draw")
