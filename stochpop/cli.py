@@ -1,70 +1,211 @@
-"""The `stochpop` command."""
+"""The `stochpop` command: a run directory built step by step, or all at once by `run`.
+
+    stochpop run SPEC --out DIR        fit + project + summary + plot
+    stochpop fit SPEC --out DIR        DIR/spec.json (the spec as run), DIR/posteriors/*.nc, DIR/fits.json
+    stochpop project DIR               DIR/paths.zarr (resumable: a rerun computes only missing chunks)
+    stochpop summary DIR               DIR/tables/ (quantiles, L/M/H variants, population, alternatives)
+    stochpop plot DIR                  DIR/figures/ (fan charts, pyramids)
+
+`--paths`, `--seed`, `--workers`, `--scheduler`, `--chunk-size` override the spec's [paths] and are kept
+in DIR/spec.json, so later steps see them.
+"""
 
 import argparse
+import json
 import os
 import sys
 import tempfile
+import time
+import warnings
 from pathlib import Path
 
-import pandas as pd
-import xarray as xr
+from tqdm import tqdm
 
+from stochpop.components.base import FitWarning, read_diagnostics, save_posterior
 from stochpop.data.errors import DataError
-from stochpop.deterministic import held_rates, project_deterministic
-from stochpop.indicators import indicators
-from stochpop.spec import SpecError, load_data, load_spec
+from stochpop.distributed import dask_client, open_results, run_chunks
+from stochpop.indicators import observed_indicators
+from stochpop.pipeline import (
+    COMPONENTS,
+    PathProjection,
+    build_components,
+    fit_components,
+    project_alternatives,
+)
+from stochpop.report import write_figures, write_tables
+from stochpop.spec import Spec, SpecError, load_data, load_spec, spec_from_dict, spec_to_dict
+
+SPEC_FILE = "spec.json"
+STORE = "paths.zarr"
 
 
-def tables_by_dim(dataset: xr.Dataset) -> dict[str, pd.DataFrame]:
-    """One tidy table per time dim: stocks by `year`, events by `event_year`."""
-    return {
-        dim: dataset[[name for name, var in dataset.data_vars.items() if dim in var.dims]].to_dataframe()
-        for dim in ("year", "event_year")
+def _posterior_files(out: Path) -> dict[str, Path]:
+    return {name: out / "posteriors" / f"{name}.nc" for name in COMPONENTS}
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".partial") as file:
+        file.write(text)
+    os.replace(file.name, path)
+
+
+def _run_spec(out: Path) -> Spec:
+    path = out / SPEC_FILE
+    if not path.is_file():
+        raise SpecError(f"{path}: not a run directory (run `stochpop fit SPEC --out {out}` first)")
+    return spec_from_dict(json.loads(path.read_text()), str(path))
+
+
+def _with_overrides(spec: Spec, args: argparse.Namespace) -> Spec:
+    """The spec with command-line overrides of [paths] and data.path applied (and validated)."""
+    paths = {
+        key: value
+        for key, value in (
+            ("n", args.paths),
+            ("seed", args.seed),
+            ("workers", args.workers),
+            ("chunk_size", args.chunk_size),
+        )
+        if value is not None
     }
+    raw = spec_to_dict(spec)
+    raw["paths"].update(paths)
+    if getattr(args, "data", None):
+        raw["data"]["path"] = str(Path(args.data).resolve())
+    return spec_from_dict(raw, f"{spec.file} (with command-line options)")
 
 
-def write_outputs(result: xr.Dataset, out: Path) -> list[Path]:
-    """Write the projection (netCDF) and indicator tables (CSV) into `out`, all or nothing."""
-    out.mkdir(parents=True, exist_ok=True)
-    summary = tables_by_dim(indicators(result))
-    with tempfile.TemporaryDirectory(dir=out, prefix=".partial-") as staging:
-        staging = Path(staging)
-        result.to_netcdf(staging / "projection.nc")
-        summary["year"].to_csv(staging / "population.csv")
-        summary["event_year"].to_csv(staging / "events.csv")
-        written = []
-        for file in sorted(staging.iterdir()):
-            os.replace(file, out / file.name)
-            written.append(out / file.name)
-    return written
+def fit(args: argparse.Namespace) -> None:
+    out = Path(args.out)
+    spec = _with_overrides(load_spec(args.spec), args)
+    data = load_data(spec)
+    components = build_components(spec, data)
+    (out / "posteriors").mkdir(parents=True, exist_ok=True)
+    _write_atomically(out / SPEC_FILE, json.dumps(spec_to_dict(spec), indent=2))
+    report, files = {}, _posterior_files(out)
+    clock = [time.perf_counter()]
+
+    def saved(name: str, idata) -> None:
+        seconds = time.perf_counter() - clock[0]
+        partial = files[name].with_suffix(".partial")
+        save_posterior(idata, partial)
+        os.replace(partial, files[name])
+        diagnostics = read_diagnostics(idata)
+        report[name] = {
+            "seconds": round(seconds, 1),
+            "diagnostics": str(diagnostics) if diagnostics else "svi",
+        }
+        model = type(components[name]).__name__
+        print(f"fitted {name} ({model}) in {seconds:.0f} s: {report[name]['diagnostics']}")
+        clock[0] = time.perf_counter()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", FitWarning)
+        fit_components(components, data, spec.fit.settings(), on_fit=saved)
+    _write_atomically(out / "fits.json", json.dumps(report, indent=2))
+
+
+def project(args: argparse.Namespace) -> None:
+    out = Path(args.dir)
+    spec = _with_overrides(_run_spec(out), args)
+    _write_atomically(out / SPEC_FILE, json.dumps(spec_to_dict(spec), indent=2))
+    files = _posterior_files(out)
+    missing = [str(f) for f in files.values() if not f.is_file()]
+    if missing:
+        raise SpecError(f"{out}: no saved posteriors {missing} (run `stochpop fit` first)")
+    data = load_data(spec)
+    projection = PathProjection.create(spec, data, build_components(spec, data), files)
+    p = spec.paths
+    identity = {"seed": p.seed, "jump_off": spec.projection.jump_off, "horizon": spec.projection.horizon}
+    start = time.perf_counter()
+    with tqdm(total=-(-p.n // p.chunk_size), desc="paths", unit="chunk", file=sys.stderr) as bar:
+        if p.workers == 0 and args.scheduler is None:
+            run_chunks(projection, p.n, p.chunk_size, out / STORE, None, lambda _: bar.update(), identity)
+        else:
+            with dask_client(max(p.workers, 1), args.scheduler) as client:
+                run_chunks(
+                    projection, p.n, p.chunk_size, out / STORE, client, lambda _: bar.update(), identity
+                )
+    print(f"projected {p.n} paths to {out / STORE} in {time.perf_counter() - start:.1f} s")
+
+
+def summary(args: argparse.Namespace) -> None:
+    out = Path(args.dir)
+    spec = _run_spec(out)
+    data = load_data(spec)
+    paths = open_results(out / STORE)
+    alternatives = None
+    if spec.outputs.alternatives:
+        projection = PathProjection.create(spec, data, build_components(spec, data), _posterior_files(out))
+        n = min(spec.outputs.alternative_paths, spec.paths.n)
+        alternatives = project_alternatives(projection, spec.outputs.alternatives, n, _variant_levels(spec))
+    written = write_tables(
+        paths,
+        alternatives,
+        out / "tables",
+        spec.outputs.quantiles,
+        _variant_levels(spec),
+        spec.outputs.table_formats,
+    )
+    print(f"wrote {len(written)} tables to {out / 'tables'}")
+
+
+def plot(args: argparse.Namespace) -> None:
+    out = Path(args.dir)
+    spec = _run_spec(out)
+    history = observed_indicators(load_data(spec))
+    written = write_figures(
+        open_results(out / STORE), history, out / "figures", spec.pyramid_years, spec.outputs.plot_formats
+    )
+    print(f"wrote {len(written)} figures to {out / 'figures'}")
 
 
 def run(args: argparse.Namespace) -> None:
-    spec = load_spec(args.spec)
-    data = load_data(spec, args.data)
-    p = spec.projection
-    rates = held_rates(data, p.jump_off, p.horizon, migration=p.migration, mean_of=p.mean_of_years)
-    result = project_deterministic(data, p.jump_off, p.horizon, rates=rates)
-    for path in write_outputs(result, Path(args.out)):
-        print(f"wrote {path}")
-    totals = result["population"].sum(("sex", "age"))
-    first, last = totals.isel(year=0), totals.isel(year=-1)
-    span = f"{int(first.year)} {float(first):,.0f} -> {int(last.year)} {float(last):,.0f}"
-    print(f"{data.name}: population on 1 January {span}")
+    fit(args)
+    args.dir = args.out
+    for step in (project, summary, plot):
+        step(args)
+
+
+def _variant_levels(spec: Spec) -> dict[str, float]:
+    return dict(zip("LMH", spec.outputs.variants, strict=True))
+
+
+def _path_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--paths", type=int, help="number of sampled paths (spec: paths.n)")
+    parser.add_argument("--seed", type=int, help="seed of the paths (spec: paths.seed)")
+    parser.add_argument("--workers", type=int, help="LocalCluster worker processes, 0 = none (paths.workers)")
+    parser.add_argument("--chunk-size", type=int, help="paths per Dask task (paths.chunk_size)")
+    parser.add_argument("--scheduler", help="address of a running Dask scheduler (instead of a LocalCluster)")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="stochpop", description="Stochastic cohort-component projection.")
     commands = parser.add_subparsers(dest="command", required=True)
-    run_parser = commands.add_parser("run", help="project a specification and write results")
-    run_parser.add_argument("spec", help="a projection specification (TOML), e.g. models/demo.toml")
-    run_parser.add_argument("--out", required=True, help="output directory")
-    run_parser.add_argument("--data", help="data directory overriding data.path in the spec")
-    run_parser.set_defaults(handler=run)
+    for name, handler, help_text in (
+        ("run", run, "fit, project, summarise and plot a specification"),
+        ("fit", fit, "fit the components of a specification and save their posteriors"),
+    ):
+        sub = commands.add_parser(name, help=help_text)
+        sub.add_argument("spec", help="a projection specification (TOML), e.g. models/demo.toml")
+        sub.add_argument("--out", required=True, help="run directory")
+        sub.add_argument("--data", help="data directory overriding data.path in the spec")
+        _path_options(sub)
+        sub.set_defaults(handler=handler)
+    for name, handler, help_text in (
+        ("project", project, "sample paths from the saved posteriors into DIR/paths.zarr"),
+        ("summary", summary, "write quantile, variant and alternative tables"),
+        ("plot", plot, "draw fan charts and pyramids"),
+    ):
+        sub = commands.add_parser(name, help=help_text)
+        sub.add_argument("dir", help="run directory (from `stochpop fit` or `run`)")
+        if name == "project":
+            _path_options(sub)
+        sub.set_defaults(handler=handler)
     args = parser.parse_args(argv)
     try:
         args.handler(args)
-    except (SpecError, DataError, ValueError) as error:
+    except (SpecError, DataError, ValueError, FileNotFoundError) as error:
         print(f"stochpop: error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -18,6 +18,11 @@ import xarray as xr
 from dask.distributed import Client, LocalCluster, as_completed
 
 ChunkFn = Callable[[int, int], xr.Dataset]
+LARGE = 2**20
+"""Variables with more values than this are stored one step of their first dim (e.g. a year) per zarr
+chunk, so that summaries can read them a year at a time."""
+ZARR_FORMAT = 2
+"""Zarr v2 stores the string coordinates (sex) with a stable specification; v3 has none for them yet."""
 
 
 def chunk_bounds(n_paths: int, chunk_size: int) -> list[tuple[int, int]]:
@@ -36,15 +41,21 @@ def compute_and_write(chunk_fn: ChunkFn, start: int, stop: int, store: Path) -> 
     final = chunk_store(store, start, stop)
     partial = final.with_suffix(".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    chunk_fn(start, stop).to_zarr(partial, mode="w", consolidated=False)
+    dataset = chunk_fn(start, stop)
+    encoding = {
+        name: {"chunks": (1, *variable.shape[1:])}
+        for name, variable in dataset.data_vars.items()
+        if variable.size > LARGE and variable.ndim > 1
+    }
+    dataset.to_zarr(partial, mode="w", consolidated=False, zarr_format=ZARR_FORMAT, encoding=encoding)
     partial.rename(final)
     return final
 
 
-def _check_manifest(store: Path, n_paths: int, chunk_size: int) -> None:
-    """Record the run's layout, or check a resumed run has the same one."""
+def _check_manifest(store: Path, n_paths: int, chunk_size: int, identity: dict | None) -> None:
+    """Record the run's layout (and `identity`, e.g. its seed), or check a resumed run has the same."""
     manifest = store / "manifest.json"
-    layout = {"n_paths": n_paths, "chunk_size": chunk_size}
+    layout = {"n_paths": n_paths, "chunk_size": chunk_size, **(identity or {})}
     if manifest.exists():
         found = json.loads(manifest.read_text())
         if found != layout:
@@ -77,14 +88,16 @@ def run_chunks(
     store: str | Path,
     client: Client | None = None,
     on_chunk: Callable[[Path], None] | None = None,
+    identity: dict | None = None,
 ) -> xr.Dataset:
     """Compute every missing chunk (on `client`'s workers, or in this process without one) into `store`.
 
     `on_chunk` is called with each chunk's path as it is written (e.g. to advance a progress bar).
+    `identity` (JSON-serialisable, e.g. the seed) is recorded; resuming with another raises ValueError.
     Returns `open_results(store)`.
     """
     store = Path(store)
-    _check_manifest(store, n_paths, chunk_size)
+    _check_manifest(store, n_paths, chunk_size, identity)
     todo = [(a, b) for a, b in chunk_bounds(n_paths, chunk_size) if not chunk_store(store, a, b).exists()]
     if client is None:
         for start, stop in todo:

@@ -1,6 +1,12 @@
-"""Derived indicators of a projection (`results.projection_dataset`), vectorised over any extra dims."""
+"""Derived indicators of a projection (`results.projection_dataset`), vectorised over any extra dims, and
+the same indicators observed in the data (the history fan charts and back-tests compare against)."""
 
+import numpy as np
 import xarray as xr
+
+from stochpop.conventions import SEXES
+from stochpop.data.container import CountryData
+from stochpop.lifetable import e0
 
 AGE_GROUPS: dict[str, slice] = {
     "age_0_19": slice(0, 19),
@@ -44,5 +50,46 @@ def indicators(result: xr.Dataset) -> xr.Dataset:
             "median_age": median_age(population),
             **events,
             "net_migration": events["immigrations"] - events["emigrations"],
+        }
+    )
+
+
+E0_OPEN_AGE = 100
+"""Registered e0 closes the life table at 100+: single ages above it often have no deaths in a small
+population, which would make the open interval's rate 0 and e0 infinite."""
+
+
+def _rates_with_open_age(data: CountryData, open_age: int) -> xr.DataArray:
+    """Death rates (year, sex, age 0..open_age), the last age the open group's deaths / exposure."""
+    deaths, exposure = xr.align(data.deaths, data.exposure, join="inner")
+    group = xr.where(deaths["age"] >= open_age, open_age, deaths["age"])
+    deaths, exposure = (v.groupby(group.rename("age")).sum() for v in (deaths, exposure))
+    return xr.where(exposure > 0, deaths / exposure.where(exposure > 0), 0.0)
+
+
+def observed_indicators(data: CountryData) -> xr.Dataset:
+    """Registered values of `indicators` (by `year` for stocks, `event_year` for events; total population
+    as `total_population`), plus tfr (event_year, from the ASFR) and e0 (event_year, sex; HMD life table of
+    the death rates with an open age group from `E0_OPEN_AGE`, `lifetable.e0`). Net migration is the
+    cohort residual."""
+    population = data.population
+    groups = {name: population.sel(age=ages).sum(("sex", "age")) for name, ages in AGE_GROUPS.items()}
+    rates = _rates_with_open_age(data, E0_OPEN_AGE).transpose("year", "sex", "age")
+    sexes = np.broadcast_to(np.asarray(SEXES), rates.shape[:-1])
+    events = {
+        "births": data.births.sum("sex"),
+        "deaths": data.deaths.sum(("sex", "age")),
+        "net_migration": data.net_migration.sum(("sex", "age")),
+        "tfr": data.asfr.sum("age"),
+        "e0": xr.DataArray(e0(rates.values, sexes), coords={"year": rates["year"], "sex": list(SEXES)}),
+    }
+    return xr.Dataset(
+        {
+            "total_population": population.sum(("sex", "age")),
+            **groups,
+            "old_age_dependency": groups["age_65_plus"] / groups["age_20_64"],
+            "youth_dependency": groups["age_0_19"] / groups["age_20_64"],
+            "median_age": median_age(population),
+            **{name: value.rename(year="event_year") for name, value in events.items()},
         }
     )

@@ -1,28 +1,68 @@
 """Projection specifications: TOML files in `models/` that users edit.
 
     [data]
-    source = "demo"        # "demo" (generated) or "hmd-hfd" (a directory of HMD/HFD files)
-    seed = 0               # demo only
-    path = "norway"        # hmd-hfd only; relative paths are taken inside the shared data folder
-                           # ($STOCHPOP_SHARED_DATA, or ../shared/data beside the checkout)
-
+    source = "demo"          # "demo" (generated) or "hmd-hfd" (a directory of HMD/HFD files)
+    seed = 0                 # demo only
+    path = "norway"          # hmd-hfd only; relative paths are taken inside the shared data folder
+                             # ($STOCHPOP_SHARED_DATA, or ../shared/data beside the checkout)
     [projection]
-    jump_off = 2025        # 1 January stock to start from
-    horizon = 75           # years projected
-    migration = "net"      # "net" (cohort residual) or "gross" (immigration counts, emigration rates)
-    mean_of_years = 1      # held rates: mean of the last observed years
+    jump_off = 2025          # 1 January stock to start from
+    horizon = 75             # years projected
+    migration = "net"        # "net" (cohort residual) or "gross" (immigration counts, emigration rates)
 
-Unknown sections or keys, wrong types and bad values raise `SpecError` naming the file and the key.
+    [paths]
+    n = 1000                 # sampled futures
+    seed = 0                 # path i draws from (seed, i): results do not depend on chunks or workers
+    chunk_size = 500         # paths per Dask task
+    workers = 1              # LocalCluster processes (0: no Dask, compute in this process)
+
+    [fit]                    # components.base.FitSettings
+    method = "nuts"          # or "svi"
+    chains = 2
+    warmup = 1000
+    samples = 1000
+    seed = 0
+
+    [mortality]
+    model = "coherent"       # "coherent" (product-ratio Bayesian Lee-Carter) or "lee-carter" (classic)
+    first_year = 1990
+    components = 2           # product components (coherent only)
+    shock_df = 5.0           # Student-t degrees of freedom of the product innovations (0: normal)
+    likelihood = "negbin"    # death counts: "negbin" or "poisson" (coherent only)
+
+    [fertility]
+    first_year = 1990
+    long_run_tfr = 1.75      # prior median of the long-run TFR
+    long_run_log_sd = 0.12   # prior sd of its log
+
+    [migration]
+    first_year = 1990
+
+    [outputs]
+    quantiles = [0.025, 0.1, 0.5, 0.9, 0.975]
+    variants = [0.1, 0.5, 0.9]          # L, M, H
+    alternatives = ["MMMM", "LLML"]     # SSB codes (reference Table 4.2); [] for none
+    alternative_paths = 1000            # paths whose rate quantiles define the alternatives
+    pyramid_years = [2050, 2100]
+    plot_formats = ["png", "svg"]
+    table_formats = ["csv", "parquet"]
+
+Every key is optional (defaults as above, except `outputs.alternatives`: all 15 of Table 4.2, and
+`pyramid_years`: the middle and last year). Unknown sections or keys, wrong types and bad values raise
+`SpecError` naming the file and the key.
 """
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin
 
+from stochpop.alternatives import TABLE_4_2
+from stochpop.components.base import FitSettings
 from stochpop.data.container import CountryData
 from stochpop.data.demo import demo_country
 from stochpop.data.norway import load_country, shared_data_dir
+from stochpop.summary import DEFAULT_QUANTILES
 
 
 class SpecError(ValueError):
@@ -41,37 +81,173 @@ class ProjectionSpec:
     jump_off: int = 2025
     horizon: int = 75
     migration: str = "net"
-    mean_of_years: int = 1
+
+
+@dataclass(frozen=True)
+class PathsSpec:
+    n: int = 1000
+    seed: int = 0
+    chunk_size: int = 500
+    workers: int = 1
+
+
+@dataclass(frozen=True)
+class FitSpec:
+    method: str = "nuts"
+    chains: int = 2
+    warmup: int = 1000
+    samples: int = 1000
+    target_accept: float = 0.9
+    seed: int = 0
+
+    def settings(self) -> FitSettings:
+        return FitSettings(**{f.name: getattr(self, f.name) for f in fields(self)})
+
+
+@dataclass(frozen=True)
+class MortalitySpec:
+    model: str = "coherent"
+    first_year: int = 1990
+    components: int = 2
+    shock_df: float = 5.0
+    likelihood: str = "negbin"
+
+
+@dataclass(frozen=True)
+class FertilitySpec:
+    first_year: int = 1990
+    long_run_tfr: float = 1.75
+    long_run_log_sd: float = 0.12
+
+
+@dataclass(frozen=True)
+class MigrationSpec:
+    first_year: int = 1990
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    quantiles: tuple[float, ...] = DEFAULT_QUANTILES
+    variants: tuple[float, ...] = (0.1, 0.5, 0.9)
+    alternatives: tuple[str, ...] = TABLE_4_2
+    alternative_paths: int = 1000
+    pyramid_years: tuple[int, ...] = ()
+    plot_formats: tuple[str, ...] = ("png", "svg")
+    table_formats: tuple[str, ...] = ("csv", "parquet")
 
 
 @dataclass(frozen=True)
 class Spec:
-    data: DataSpec
-    projection: ProjectionSpec
+    data: DataSpec = field(default_factory=DataSpec)
+    projection: ProjectionSpec = field(default_factory=ProjectionSpec)
+    paths: PathsSpec = field(default_factory=PathsSpec)
+    fit: FitSpec = field(default_factory=FitSpec)
+    mortality: MortalitySpec = field(default_factory=MortalitySpec)
+    fertility: FertilitySpec = field(default_factory=FertilitySpec)
+    migration: MigrationSpec = field(default_factory=MigrationSpec)
+    outputs: OutputSpec = field(default_factory=OutputSpec)
     file: str = "<spec>"
 
+    @property
+    def pyramid_years(self) -> tuple[int, ...]:
+        """The years to draw pyramids for (default: the middle and the last projected year)."""
+        p = self.projection
+        return self.outputs.pyramid_years or (p.jump_off + p.horizon // 2, p.jump_off + p.horizon)
 
-CHOICES = {("data", "source"): ("demo", "hmd-hfd"), ("projection", "migration"): ("net", "gross")}
-POSITIVE = {("projection", "horizon"), ("projection", "mean_of_years")}
+
+SECTIONS = {f.name: f.type for f in fields(Spec) if f.name != "file"}
+CHOICES = {
+    ("data", "source"): ("demo", "hmd-hfd"),
+    ("projection", "migration"): ("net", "gross"),
+    ("fit", "method"): ("nuts", "svi"),
+    ("mortality", "model"): ("coherent", "lee-carter"),
+    ("mortality", "likelihood"): ("negbin", "poisson"),
+}
+AT_LEAST = {
+    ("projection", "horizon"): 1,
+    ("paths", "n"): 1,
+    ("paths", "chunk_size"): 1,
+    ("paths", "workers"): 0,
+    ("fit", "chains"): 1,
+    ("fit", "warmup"): 1,
+    ("fit", "samples"): 1,
+    ("mortality", "components"): 1,
+    ("mortality", "shock_df"): 0,
+    ("outputs", "alternative_paths"): 10,
+}
+PROBABILITIES = {("fit", "target_accept"), ("outputs", "quantiles"), ("outputs", "variants")}
+ELEMENT_CHOICES = {
+    ("outputs", "plot_formats"): ("png", "svg", "pdf"),
+    ("outputs", "table_formats"): ("csv", "parquet"),
+}
 
 
-def _section(raw: dict[str, Any], name: str, cls: type, file: str) -> Any:
+def _check_type(value: Any, annotation: Any, where: str) -> Any:
+    """`value` converted to the field type (ints accepted for floats, lists for tuples), or SpecError."""
+    if get_origin(annotation) is tuple:
+        if not isinstance(value, list):
+            raise SpecError(f"{where}: expected a list, got {value!r}")
+        element = get_args(annotation)[0]
+        return tuple(_check_type(v, element, f"{where}[{i}]") for i, v in enumerate(value))
+    expected = next((a for a in (int, float, str) if a in (annotation, *get_args(annotation))), str)
+    ok = isinstance(value, expected) or (expected is float and isinstance(value, int))
+    if not ok or isinstance(value, bool):
+        raise SpecError(f"{where}: expected {expected.__name__}, got {value!r}")
+    return float(value) if expected is float else value
+
+
+def _check_value(section: str, key: str, value: Any, where: str) -> None:
+    if (section, key) in CHOICES and value not in CHOICES[(section, key)]:
+        raise SpecError(f"{where}: {value!r} is not one of {CHOICES[(section, key)]}")
+    if (section, key) in AT_LEAST and value < AT_LEAST[(section, key)]:
+        raise SpecError(f"{where}: must be at least {AT_LEAST[(section, key)]}, got {value}")
+    values = value if isinstance(value, tuple) else (value,)
+    if (section, key) in PROBABILITIES and not all(0 < v < 1 for v in values):
+        raise SpecError(f"{where}: every value must lie strictly between 0 and 1, got {list(values)}")
+    if (section, key) in ELEMENT_CHOICES:
+        bad = [v for v in values if v not in ELEMENT_CHOICES[(section, key)]]
+        if bad:
+            raise SpecError(f"{where}: {bad} not among {ELEMENT_CHOICES[(section, key)]}")
+
+
+def _section(raw: dict[str, Any], name: str, file: str) -> Any:
+    cls = SECTIONS[name]
     values = raw.get(name, {})
     if not isinstance(values, dict):
         raise SpecError(f"{file}: [{name}] must be a table")
-    fields = cls.__dataclass_fields__
+    types = {f.name: f.type for f in fields(cls)}
+    checked = {}
     for key, value in values.items():
         where = f"{file}: {name}.{key}"
-        if key not in fields:
-            raise SpecError(f"{where}: unknown key (expected one of {sorted(fields)})")
-        expected = int if fields[key].type in (int, "int") else str
-        if not isinstance(value, expected) or isinstance(value, bool):
-            raise SpecError(f"{where}: expected {expected.__name__}, got {value!r}")
-        if (name, key) in CHOICES and value not in CHOICES[(name, key)]:
-            raise SpecError(f"{where}: {value!r} is not one of {CHOICES[(name, key)]}")
-        if (name, key) in POSITIVE and value < 1:
-            raise SpecError(f"{where}: must be at least 1, got {value}")
-    return cls(**values)
+        if key not in types:
+            raise SpecError(f"{where}: unknown key (expected one of {sorted(types)})")
+        checked[key] = _check_type(value, types[key], where)
+        _check_value(name, key, checked[key], where)
+    return cls(**checked)
+
+
+def _check_combinations(spec: Spec) -> None:
+    """Checks that involve more than one key."""
+    if 0 < spec.mortality.shock_df <= 2:
+        raise SpecError(
+            f"{spec.file}: mortality.shock_df: 0 (normal) or above 2, got {spec.mortality.shock_df}"
+        )
+    where = f"{spec.file}: outputs"
+    variants = spec.outputs.variants
+    if len(variants) != 3 or not variants[0] < variants[1] < variants[2]:
+        raise SpecError(f"{where}.variants: three increasing quantiles (L, M, H), got {list(variants)}")
+    for code in spec.outputs.alternatives:
+        if len(code) != 4 or code[:2].strip("LMHK") or code[2] not in "M0" or code[3] not in "LMHK0":
+            raise SpecError(
+                f"{where}.alternatives: {code!r} is not a code of four letters (fertility L/M/H/K, life "
+                "expectancy L/M/H/K, internal migration M/0, immigration L/M/H/K/0)"
+            )
+    last = spec.projection.jump_off + spec.projection.horizon
+    outside = [y for y in spec.outputs.pyramid_years if not spec.projection.jump_off <= y <= last]
+    if outside:
+        raise SpecError(
+            f"{where}.pyramid_years: {outside} outside the projection {spec.projection.jump_off}-{last}"
+        )
 
 
 def parse_spec(text: str, file: str = "<spec>") -> Spec:
@@ -80,14 +256,30 @@ def parse_spec(text: str, file: str = "<spec>") -> Spec:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise SpecError(f"{file}: not valid TOML: {error}") from error
-    unknown = set(raw) - {"data", "projection"}
+    return spec_from_dict(raw, file)
+
+
+def spec_to_dict(spec: Spec) -> dict[str, dict[str, Any]]:
+    """The spec as plain sections of JSON/TOML values (unset optional keys left out)."""
+    return {
+        name: {
+            k: list(v) if isinstance(v, tuple) else v
+            for k, v in asdict(getattr(spec, name)).items()
+            if v is not None
+        }
+        for name in SECTIONS
+    }
+
+
+def spec_from_dict(raw: dict[str, Any], file: str = "<spec>") -> Spec:
+    """Validate sections of values (as TOML parses them) into a `Spec`."""
+    unknown = set(raw) - set(SECTIONS)
     if unknown:
-        raise SpecError(f"{file}: unknown section(s) {sorted(unknown)} (expected data, projection)")
-    spec = Spec(
-        _section(raw, "data", DataSpec, file), _section(raw, "projection", ProjectionSpec, file), file
-    )
+        raise SpecError(f"{file}: unknown section(s) {sorted(unknown)} (expected {', '.join(SECTIONS)})")
+    spec = Spec(**{name: _section(raw, name, file) for name in SECTIONS}, file=file)
     if spec.data.source == "hmd-hfd" and spec.data.path is None:
         raise SpecError(f"{file}: data.path: required when data.source is 'hmd-hfd'")
+    _check_combinations(spec)
     return spec
 
 

@@ -1,0 +1,208 @@
+"""The stochastic projection: fit the components, sample paths chunk by chunk, run them through the kernel.
+
+    components = build_components(spec, data)
+    posteriors = fit_components(components, data, spec.fit.settings())      # or load_posteriors(dir)
+    paths = PathProjection.create(spec, data, components, posterior_files)
+    paths(0, 500)                                                             # paths 0..499, a Dataset
+
+A path is one joint future: its own posterior draw of every component and its own shocks, all from
+fold_in(fold_in(PRNGKey(seed), component), path index) (`components.base.path_keys`), so the components
+stay together in the path (sample paths, not marginals combined afterwards) and any chunking of the
+paths gives the same results. `run_paths` spreads the chunks over Dask (`distributed.run_chunks`).
+"""
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import arviz as az
+import jax
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from stochpop.alternatives import alternative_rates, letter_paths
+from stochpop.components.base import Component, FitSettings, Paths, load_posterior
+from stochpop.components.fertility import FertilityModel
+from stochpop.components.migration import GrossMigrationModel, NetMigrationModel
+from stochpop.components.mortality import CoherentLeeCarter, LeeCarter
+from stochpop.data.container import CountryData
+from stochpop.indicators import indicators
+from stochpop.projection import project_rates
+from stochpop.rate_paths import rate_paths, woman_years_per_woman
+from stochpop.results import FLOW_UNITS
+from stochpop.spec import Spec
+
+COMPONENTS = ("mortality", "fertility", "migration")
+"""Component names, in the order that numbers their random streams."""
+
+
+def _last_fit_year(available: np.ndarray, jump_off: int, what: str) -> int:
+    """The last year a component may see: its last year of data before the jump-off."""
+    before = np.asarray(available)[np.asarray(available) < jump_off]
+    if before.size == 0:
+        raise ValueError(f"no {what} data before the jump-off year {jump_off}")
+    return int(before.max())
+
+
+def build_components(spec: Spec, data: CountryData) -> dict[str, Component]:
+    """The spec's mortality, fertility and migration components, fitted up to the jump-off at most."""
+    jump_off = spec.projection.jump_off
+    m = spec.mortality
+    deaths_years = np.intersect1d(data.deaths["year"], data.exposure["year"])
+    last = _last_fit_year(deaths_years, jump_off, "mortality")
+    if m.model == "coherent":
+        nu = m.shock_df if m.shock_df > 0 else None
+        mortality = CoherentLeeCarter(
+            n_product=m.components, first_year=m.first_year, last_year=last, nu=nu, likelihood=m.likelihood
+        )
+    else:
+        mortality = LeeCarter(first_year=m.first_year, last_year=last)
+    f = spec.fertility
+    fertility = FertilityModel(
+        first_year=f.first_year,
+        last_year=_last_fit_year(data.asfr["year"].values, jump_off, "fertility"),
+        long_run_tfr=f.long_run_tfr,
+        long_run_log_sd=f.long_run_log_sd,
+    )
+    first = spec.migration.first_year
+    if spec.projection.migration == "net":
+        last = _last_fit_year(data.net_migration["year"].values, jump_off, "net migration")
+        migration = NetMigrationModel(first_year=first, last_year=last)
+    else:
+        if data.immigration is None or data.emigration is None:
+            raise ValueError(
+                f"{spec.file}: projection.migration is 'gross' but {data.name} has no gross migration flows"
+            )
+        last = _last_fit_year(data.immigration["year"].values, jump_off, "gross migration")
+        migration = GrossMigrationModel(first_year=first, last_year=last)
+    return {"mortality": mortality, "fertility": fertility, "migration": migration}
+
+
+def fit_components(
+    components: Mapping[str, Component],
+    data: CountryData,
+    settings: FitSettings,
+    on_fit: Callable[[str, az.InferenceData], None] | None = None,
+) -> dict[str, az.InferenceData]:
+    """Fit every component (a FitWarning is raised by any fit that fails its diagnostics); `on_fit` is
+    called with each name and fit as it finishes."""
+    fitted = {}
+    for name in COMPONENTS:
+        fitted[name] = components[name].fit(data, settings)
+        if on_fit:
+            on_fit(name, fitted[name])
+    return fitted
+
+
+@lru_cache(maxsize=8)
+def _posterior(path: str) -> az.InferenceData:
+    """A saved posterior, read once per process (Dask workers reuse it across chunks)."""
+    return load_posterior(path)
+
+
+@dataclass(frozen=True)
+class PathProjection:
+    """Paths start..stop-1 of a projection; picklable (posteriors travel as file names), so Dask can call
+    it on workers.
+
+    initial: the 1 January jump-off stock (sex, age); fertility_ratio: `rate_paths.woman_years_per_woman`.
+    """
+
+    components: Mapping[str, Component]
+    posteriors: Mapping[str, str]
+    initial: xr.DataArray
+    fertility_ratio: xr.DataArray
+    jump_off: int
+    horizon: int
+    seed: int
+
+    @classmethod
+    def create(
+        cls,
+        spec: Spec,
+        data: CountryData,
+        components: Mapping[str, Component],
+        posteriors: Mapping[str, Path],
+    ) -> "PathProjection":
+        p = spec.projection
+        if p.jump_off not in data.population["year"].values:
+            raise ValueError(f"{data.name}: no 1 January population for the jump-off year {p.jump_off}")
+        return cls(
+            dict(components),
+            {name: str(Path(path).resolve()) for name, path in posteriors.items()},
+            data.population.sel(year=p.jump_off, drop=True),
+            woman_years_per_woman(data),
+            p.jump_off,
+            p.horizon,
+            spec.paths.seed,
+        )
+
+    @property
+    def event_years(self) -> np.ndarray:
+        return np.arange(self.jump_off, self.jump_off + self.horizon)
+
+    def forecasts(self, paths: Paths) -> dict[str, xr.Dataset]:
+        """Every component's forecast for the event years, for `paths` (a count or path indices)."""
+        key = jax.random.PRNGKey(self.seed)
+        return {
+            name: self.components[name].forecast(
+                _posterior(self.posteriors[name]), self.event_years, paths, jax.random.fold_in(key, i)
+            )
+            for i, name in enumerate(COMPONENTS)
+        }
+
+    def rates(self, paths: Paths) -> tuple[xr.Dataset, dict[str, xr.Dataset]]:
+        """The kernel rate paths (draw, year, ...) and the forecasts they came from."""
+        forecasts = self.forecasts(paths)
+        return rate_paths(forecasts, self.fertility_ratio, self.event_years), forecasts
+
+    def __call__(self, start: int, stop: int) -> xr.Dataset:
+        """Paths start..stop-1: population (year, draw, sex, age) and flows by sex (event_year, draw, sex;
+        `births_by_sex`, ...) from the kernel, their `indicators` (total population as `total_population`,
+        events as totals), and the components' tfr (event_year, draw) and e0 (event_year, draw, sex).
+        ValueError if any value is not finite or any population negative."""
+        rates, forecasts = self.rates(np.arange(start, stop))
+        result = project_rates(self.initial, rates, self.jump_off, self.horizon, double_precision=False)
+        flows = {name: f"{name}_by_sex" for name in FLOW_UNITS}
+        derived = indicators(result).rename(population="total_population")
+        by_event_year = {"year": "event_year"}
+        components = {
+            "tfr": forecasts["fertility"]["tfr"].rename(by_event_year),
+            "e0": forecasts["mortality"]["e0"].rename(by_event_year),
+        }
+        out = xr.merge([result.rename(flows), derived, xr.Dataset(components)], join="exact")
+        check_paths(out, start, stop)
+        return out
+
+
+def check_paths(paths: xr.Dataset, start: int, stop: int) -> None:
+    """ValueError naming the variable and paths if anything is NaN/infinite or a population negative."""
+    for name, variable in paths.data_vars.items():
+        values = np.asarray(variable.values)
+        if not np.isfinite(values).all():
+            raise ValueError(f"paths {start}-{stop - 1}: {name} has non-finite values")
+    if float(paths["population"].min()) < 0:
+        raise ValueError(f"paths {start}-{stop - 1}: negative population")
+
+
+def project_alternatives(
+    projection: PathProjection, codes: Sequence[str], n_paths: int, levels: dict[str, float]
+) -> xr.Dataset:
+    """`indicators` (dim `alternative`) of SSB's deterministic alternatives (`alternatives.alternative_rates`)
+    built from the rate quantile paths (`alternatives.letter_paths`) of paths 0..n_paths-1, each run
+    through the same kernel."""
+    letters = letter_paths(projection.rates(n_paths)[0], levels)
+    results = [
+        indicators(
+            project_rates(
+                projection.initial,
+                alternative_rates(letters, code),
+                projection.jump_off,
+                projection.horizon,
+            )
+        ).rename(population="total_population")
+        for code in codes
+    ]
+    return xr.concat(results, dim=pd.Index(list(codes), name="alternative"))
