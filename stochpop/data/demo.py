@@ -6,7 +6,8 @@ Schedules (all by sex, age in completed years 0..110, 110 open as in HMD):
   rate that is higher for males and at ages under 90, along an index of elapsed years that is a random
   walk (one year a year on average, sd `_MORTALITY_INDEX_SD`), as Lee-Carter assumes;
 * fertility: a gamma-shaped ASFR over mothers' ages 12..55 (shape from mean and sd of the age at birth),
-  TFR 1.70 -> 1.95 -> 1.50 times AR(1) period shocks (`_TFR_SHOCK`) and mean age 27 -> 31;
+  TFR 1.70 -> 1.95 -> 1.50 times AR(1) period shocks (`_TFR_SHOCK`) and mean age 27 -> 31; births
+  gamma-Poisson (`_BIRTHS_EXTRA_CV`);
 * migration: Rogers-Castro profiles for immigration counts (level rising from 15 000 to 70 000 and easing
   to 50 000 a year, times lognormal yearly shocks `_IMMIGRATION_SHOCK_SD`) and emigration probabilities
   (peak about 1.2% a year), none at ages 70+.
@@ -62,6 +63,10 @@ _TFR_SHOCK = (0.7, 0.02)
 """Persistence and sd of the AR(1) shocks to log TFR."""
 _IMMIGRATION_SHOCK_SD = 0.08
 """Sd of the independent yearly shocks to log immigration."""
+_BIRTHS_EXTRA_CV = 0.03
+"""Coefficient of variation of gamma noise on each year-age birth rate (registers show extra-Poisson
+variation of a few per cent around any smooth schedule; exactly Poisson births put a fertility model's
+overdispersion at its boundary)."""
 
 
 def _period_path(fraction: np.ndarray, path: tuple[tuple[float, ...], tuple[float, ...]]) -> np.ndarray:
@@ -176,7 +181,8 @@ def simulate_demo(seed: int = 0, first_year: int = 1985, n_years: int = 40) -> D
         pop[t + 1, :, 1:] = (survivors - emi[t] + imm[t])[:, 1:]
 
         exposure_f[t] = 0.5 * (pop[t, 0, fertile] + pop[t + 1, 0, fertile])
-        births_by_age[t] = rng.poisson(f[t] * exposure_f[t])
+        extra = rng.gamma(_BIRTHS_EXTRA_CV**-2, _BIRTHS_EXTRA_CV**2, FERTILITY_AGES.size)
+        births_by_age[t] = rng.poisson(f[t] * extra * exposure_f[t])
         boys = rng.binomial(int(births_by_age[t].sum()), SHARE_BOYS)
         births[t] = births_by_age[t].sum() - boys, boys
         lower[t, :, 0] = _deaths(rng, births[t], lam[0] * m[t, :, 0])
