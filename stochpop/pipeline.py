@@ -1,14 +1,15 @@
 """The stochastic projection: fit the components, sample paths chunk by chunk, run them through the kernel.
 
     components = build_components(spec, data)
-    posteriors = fit_components(components, data, spec.fit.settings())      # or load_posteriors(dir)
-    paths = PathProjection.create(spec, data, components, posterior_files)
-    paths(0, 500)                                                             # paths 0..499, a Dataset
+    fits = fit_components(components, data, spec.fit.settings())    # then save_posterior each
+    projection = PathProjection.create(spec, data, components, posterior_files)
+    projection(0, 500)                                               # paths 0..499, a Dataset
+    run_chunks(projection, n_paths, chunk_size, store, client)       # all paths via Dask, to zarr
 
 A path is one joint future: its own posterior draw of every component and its own shocks, all from
 fold_in(fold_in(PRNGKey(seed), component), path index) (`components.base.path_keys`), so the components
 stay together in the path (sample paths, not marginals combined afterwards) and any chunking of the
-paths gives the same results. `run_paths` spreads the chunks over Dask (`distributed.run_chunks`).
+paths gives the same results (`distributed.run_chunks`).
 """
 
 from collections.abc import Callable, Mapping, Sequence

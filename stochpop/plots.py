@@ -4,8 +4,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
 import xarray as xr
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 BANDS: tuple[float, ...] = (0.95, 0.8, 0.5)
 BAND_COLOUR = "#1f5a96"
@@ -49,10 +49,12 @@ def pyramid(
         for i, level in enumerate(sorted(bands, reverse=True)):
             low, high = by_age.quantile([(1 - level) / 2, (1 + level) / 2], dim="draw", skipna=False).values
             ax.fill_betweenx(ages, sign * low, sign * high, color="#333333", alpha=0.12 + 0.1 * i, lw=0)
-    limit = float(population.max()) * 1.05
+    widest = max(bands) if bands else 0.5
+    limit = float(population.quantile((1 + widest) / 2, dim="draw", skipna=False).max()) * 1.05
     ax.set_xlim(-limit, limit)
-    ax.set_xticks(np.linspace(-limit, limit, 5))
-    ax.set_xticklabels([f"{abs(x) / 1000:.0f}k" for x in np.linspace(-limit, limit, 5)])
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=6, symmetric=True))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{abs(x) / 1000:g}k" if x else "0"))
+    ax.set_xlabel("persons by single year of age")
     ax.set_ylabel("age")
     ax.text(0.02, 0.97, "men", transform=ax.transAxes, va="top")
     ax.text(0.98, 0.97, "women", transform=ax.transAxes, va="top", ha="right")
