@@ -12,6 +12,8 @@ Two age conventions appear here (see `conventions`):
   the end of the year.
 """
 
+from typing import Any
+
 import numpy as np
 
 from stochpop.conventions import Q_FIXED_FROM_AGE, Q_FIXED_VALUE, SEXES
@@ -53,11 +55,15 @@ def infant_separation_factor(m0: np.ndarray, sex: str | np.ndarray) -> np.ndarra
     sex = np.asarray(sex)
     if not np.isin(sex, SEXES).all():
         raise ValueError(f"sex must be one of {SEXES}, got {np.unique(sex).tolist()}")
-    a0 = np.zeros(np.broadcast_shapes(m0.shape, sex.shape))
-    for label, (b1, b2, c_low, s_low, c_mid, s_mid, c_high) in _AK_A0.items():
-        by_m0 = np.where(m0 < b1, c_low + s_low * m0, np.where(m0 < b2, c_mid + s_mid * m0, c_high))
-        a0 = np.where(sex == label, by_m0, a0)
-    return a0
+    is_male = np.broadcast_to(sex == "male", np.broadcast_shapes(m0.shape, sex.shape))
+    return separation_factor_by_sex(m0, is_male)
+
+
+def separation_factor_by_sex(m0: Any, is_male: Any, xp: Any = np) -> Any:
+    """a0 of `infant_separation_factor` with the sex as a boolean array (NumPy or, with xp=jax.numpy, JAX)."""
+    f, m = (xp.asarray(_AK_A0[label]) for label in ("female", "male"))
+    b1, b2, c_low, s_low, c_mid, s_mid, c_high = (xp.where(is_male, m[i], f[i]) for i in range(7))
+    return xp.where(m0 < b1, c_low + s_low * m0, xp.where(m0 < b2, c_mid + s_mid * m0, c_high))
 
 
 def life_table(
@@ -84,20 +90,35 @@ def _person_years(
     m: np.ndarray, sex: str | np.ndarray, ages: np.ndarray, radix: float
 ) -> dict[str, np.ndarray]:
     """ax, qx, lx, dx and Lx of `life_table` (everything up to person-years lived by age)."""
-    ax = np.full(m.shape, 0.5)
-    if ages[0] == 0:
-        ax[..., 0] = infant_separation_factor(m[..., 0], sex)
-    qx = np.minimum(m / (1 + (1 - ax) * m), 1.0)
-    qx[..., -1] = 1.0
-    survival = np.cumprod(1 - qx, axis=-1)
-    lx = radix * np.concatenate([np.ones((*m.shape[:-1], 1)), survival[..., :-1]], axis=-1)
-    dx = lx * qx
-    Lx = lx - (1 - ax) * dx
-    m_open, l_open = m[..., -1], lx[..., -1]
+    a0 = infant_separation_factor(m[..., 0], sex) if ages[0] == 0 else np.full(m.shape[:-1], 0.5)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ax[..., -1] = np.where(m_open > 0, 1 / m_open, np.inf)
-        Lx[..., -1] = np.where(l_open > 0, l_open * ax[..., -1], 0.0)
-    return {"ax": ax, "qx": qx, "lx": lx, "dx": dx, "Lx": Lx}
+        return {
+            name: radix * v if name in ("lx", "dx", "Lx") else v for name, v in person_years(m, a0).items()
+        }
+
+
+def person_years(m: Any, a0: Any, xp: Any = np) -> dict[str, Any]:
+    """ax, qx, lx, dx, Lx (radix 1) of rates m (..., age), last age open, first age's a = a0 (...).
+
+    Array-generic: NumPy, or JAX with xp=jax.numpy (vectorised forecasts compute e0 inside `jit`).
+    """
+    closed = m[..., :-1]
+    ax = xp.concatenate([a0[..., None], xp.full_like(closed[..., 1:], 0.5)], axis=-1)
+    q = xp.minimum(closed / (1 + (1 - ax) * closed), 1.0)
+    ones = xp.ones_like(m[..., :1])
+    lx = xp.concatenate([ones, xp.cumprod(1 - q, axis=-1)], axis=-1)
+    qx = xp.concatenate([q, ones], axis=-1)
+    dx = lx * qx
+    m_open, l_open = m[..., -1], lx[..., -1]
+    a_open = xp.where(m_open > 0, 1 / m_open, xp.inf)
+    L_open = xp.where(l_open > 0, l_open * a_open, 0.0)
+    return {
+        "ax": xp.concatenate([ax, a_open[..., None]], axis=-1),
+        "qx": qx,
+        "lx": lx,
+        "dx": dx,
+        "Lx": xp.concatenate([lx[..., :-1] - (1 - ax) * dx[..., :-1], L_open[..., None]], axis=-1),
+    }
 
 
 def life_expectancy(m: np.ndarray, sex: str | np.ndarray, ages: np.ndarray | None = None) -> np.ndarray:
@@ -110,6 +131,12 @@ def e0(m: np.ndarray, sex: str | np.ndarray) -> np.ndarray:
     e(0) = T(0) / l(0), without the table's other ages)."""
     m = np.asarray(m, dtype=float)
     return _person_years(m, sex, _ages(m, None), 1.0)["Lx"].sum(axis=-1)
+
+
+def e0_by_sex(m: Any, xp: Any = np) -> Any:
+    """e0 of rates m (..., sex, age 0..) with the sex axis in `SEXES` order, NumPy or JAX (xp)."""
+    is_male = xp.asarray([label == "male" for label in SEXES])
+    return person_years(m, separation_factor_by_sex(m[..., 0], is_male, xp), xp)["Lx"].sum(axis=-1)
 
 
 def life_expectancy_from_q(q: np.ndarray) -> np.ndarray:

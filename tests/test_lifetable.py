@@ -1,5 +1,7 @@
 """Life-table functions: a hand-computed 3-age table, HMD Norway e0, SSB q, fertility summaries."""
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
@@ -8,6 +10,7 @@ from stochpop.conventions import Q_FIXED_VALUE, SEXES
 from stochpop.lifetable import (
     death_probability,
     e0,
+    e0_by_sex,
     infant_separation_factor,
     life_expectancy,
     life_expectancy_from_q,
@@ -118,3 +121,14 @@ def test_reproduces_hmd_e0_norway(shared_data, filename, sex):
     np.testing.assert_allclose(e0(m, sex), hmd_ex[:, 0], atol=0.1)
     # Every age, not only birth (HMD rounds ex to 0.01 and mx to 5 decimals).
     np.testing.assert_allclose(life_expectancy(m, sex), hmd_ex, atol=0.05)
+
+
+def test_e0_by_sex_in_jax_equals_the_numpy_life_table():
+    rng = np.random.default_rng(3)
+    ages = np.arange(120)
+    m = np.exp(-9.5 + 0.085 * ages + rng.normal(0, 0.05, (6, 2, 120)))  # Gompertz-like, 6 x 2 sexes
+    m[:, :, 0] = [0.002, 0.08]  # a0 in the low and the high branch of Andreev-Kingkade
+    expected = np.stack([e0(m[:, 0], "female"), e0(m[:, 1], "male")], axis=1)
+    np.testing.assert_allclose(e0_by_sex(m), expected, rtol=1e-12)
+    with jax.enable_x64(True):
+        np.testing.assert_allclose(jax.jit(lambda x: e0_by_sex(x, jnp))(m), expected, rtol=1e-12)

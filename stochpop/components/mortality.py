@@ -45,7 +45,6 @@ SSB-like baseline. Both components return rates (draw, year, sex, age 0..119) an
 import json
 import math
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any, NamedTuple
@@ -75,7 +74,7 @@ from stochpop.components.base import (
 )
 from stochpop.conventions import N_AGES, SEXES
 from stochpop.data.container import CountryData
-from stochpop.lifetable import e0 as life_expectancy_at_birth
+from stochpop.lifetable import e0_by_sex
 
 Array = jax.Array
 
@@ -840,15 +839,8 @@ def _check_years(years: Sequence[int], last_fitted: int) -> np.ndarray:
     return years
 
 
-def life_expectancy(rates: np.ndarray, chunk: int = 4_000_000) -> np.ndarray:
-    """e0 (draw, year, sex) of rates (draw, year, sex, age 0..119) by `lifetable.e0` (HMD method, last age
-    open), in chunks of about `chunk` rates on two threads (NumPy releases the GIL)."""
-    sexes = np.asarray(SEXES)
-    step = max(1, chunk // rates[:, :1].size)
-    starts = range(0, rates.shape[1], step)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        parts = pool.map(lambda i: life_expectancy_at_birth(rates[:, i : i + step], sexes), starts)
-        return np.concatenate(list(parts), axis=1)
+_e0_paths = jax.jit(partial(e0_by_sex, xp=jnp))
+"""e0 (draw, year, sex) of rates (draw, year, sex, age 0..119): `lifetable.e0_by_sex` compiled."""
 
 
 def _forecast_dataset(
@@ -856,18 +848,17 @@ def _forecast_dataset(
 ) -> xr.Dataset:
     """The forecast Dataset: rates (draw, year, sex, age 0..119; float32, as the kernel runs) and their e0
     (draw, year, sex; from the float64 rates); draw: the path indices."""
-    rates = np.asarray(rates)
     coords = {"draw": paths, "year": years, "sex": list(SEXES), "age": FORECAST_AGES}
     return xr.Dataset(
         {
             "mortality": (
                 ("draw", "year", "sex", "age"),
-                rates.astype(np.float32),
+                np.asarray(rates, dtype=np.float32),
                 {"units": "deaths per person-year", "age": "completed years (Lexis squares), 119 open"},
             ),
             "e0": (
                 ("draw", "year", "sex"),
-                life_expectancy(rates),
+                np.asarray(_e0_paths(rates)),
                 {"units": "years", "method": "HMD life table (lifetable.e0)"},
             ),
         },
@@ -1059,8 +1050,8 @@ class CoherentLeeCarter:
             horizon = int(years.max() - fitted_years[-1])
             pick = jnp.asarray(years - int(fitted_years[-1]) - 1)
             rates = coherent_forecast_rates(params, pick, offset, keys, horizon, self.nu)
-        attrs = {"component": self.name, "model": type(self).__name__, "jump_off": self.jump_off}
-        return _forecast_dataset(rates, index, years, attrs)
+            attrs = {"component": self.name, "model": type(self).__name__, "jump_off": self.jump_off}
+            return _forecast_dataset(rates, index, years, attrs)
 
 
 def jump_off_residual(idata: az.InferenceData, p: dict[str, Array]) -> Array:
@@ -1202,8 +1193,8 @@ class LeeCarter:
             pick = jnp.asarray(years - int(fitted_years[-1]) - 1)
             drift, sigma = jnp.asarray(draws["drift"]), jnp.asarray(draws["sigma"])
             rates = lee_carter_forecast_rates(a, b, last, drift, sigma, pick, keys, horizon)
-        attrs = {"component": self.name, "model": type(self).__name__, "jump_off": "fitted"}
-        return _forecast_dataset(rates, index, years, attrs)
+            attrs = {"component": self.name, "model": type(self).__name__, "jump_off": "fitted"}
+            return _forecast_dataset(rates, index, years, attrs)
 
 
 def reestimate_indices(
