@@ -38,6 +38,8 @@ class FitSettings:
     samples: int = 1000
     target_accept: float = 0.9
     max_tree_depth: int = 10
+    dense_mass: bool = False
+    """NUTS adapts a dense mass matrix (for models with strongly correlated parameters, e.g. splines)."""
     svi_steps: int = 10_000
     svi_learning_rate: float = 0.01
     svi_draws: int = 2000
@@ -141,7 +143,12 @@ def fit_model(
     if settings.method == "nuts":
         chain_method = "parallel" if jax.local_device_count() >= settings.chains else "sequential"
         mcmc = MCMC(
-            NUTS(model, target_accept_prob=settings.target_accept, max_tree_depth=settings.max_tree_depth),
+            NUTS(
+                model,
+                target_accept_prob=settings.target_accept,
+                max_tree_depth=settings.max_tree_depth,
+                dense_mass=settings.dense_mass,
+            ),
             num_warmup=settings.warmup,
             num_samples=settings.samples,
             num_chains=settings.chains,
