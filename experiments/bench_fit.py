@@ -47,7 +47,7 @@ def main() -> None:
     first = max(fit_period(idata)[1] for idata in fitted.values()) + 1
     years = np.arange(first, 2101)
     for i, (name, component) in enumerate(components.items()):
-        component.forecast(fitted[name], years[:2], 10, jax.random.PRNGKey(0))  # compile
+        component.forecast(fitted[name], years, args.paths, jax.random.PRNGKey(100 + i))  # compile, warm up
         start = time.perf_counter()
         forecast = component.forecast(fitted[name], years, args.paths, jax.random.PRNGKey(i))
         jax.block_until_ready([v.values for v in forecast.data_vars.values()])

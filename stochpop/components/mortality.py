@@ -846,8 +846,8 @@ _e0_paths = jax.jit(partial(e0_by_sex, xp=jnp))
 def _forecast_dataset(
     rates: Array, paths: np.ndarray, years: np.ndarray, attrs: dict[str, Any]
 ) -> xr.Dataset:
-    """The forecast Dataset: rates (draw, year, sex, age 0..119; float32, as the kernel runs) and their e0
-    (draw, year, sex; from the float64 rates); draw: the path indices."""
+    """The forecast Dataset: rates (draw, year, sex, age 0..119) and their e0 (draw, year, sex), float32 as
+    the kernel runs; draw: the path indices."""
     coords = {"draw": paths, "year": years, "sex": list(SEXES), "age": FORECAST_AGES}
     return xr.Dataset(
         {
@@ -1041,8 +1041,8 @@ class CoherentLeeCarter:
         years = _check_years(years, int(fitted_years[-1]))
         index, keys = path_indices(paths), path_keys(key, paths)
         draws = posterior_draws(idata, keys)
-        with jax.enable_x64(True):
-            params = {name: jnp.asarray(draws[name]) for name in PARAM_DIMS}
+        with jax.enable_x64(False):  # float32 paths: the work is memory-bound (10 000 paths: 18 s -> 4 s)
+            params = {name: jnp.asarray(draws[name], dtype=jnp.float32) for name in PARAM_DIMS}
             if self.jump_off == "observed":
                 offset = jump_off_residual(idata, params)
             else:
@@ -1187,11 +1187,11 @@ class LeeCarter:
         horizon = int(years.max() - fitted_years[-1])
         index, keys = path_indices(paths), path_keys(key, paths)
         draws = posterior_draws(idata, keys)
-        with jax.enable_x64(True):
-            a, b, k = (jnp.asarray(_constant(idata, name)) for name in ("a", "b", "k"))
+        with jax.enable_x64(False):  # float32 paths, as the coherent model's
+            a, b, k = (jnp.asarray(_constant(idata, name), dtype=jnp.float32) for name in ("a", "b", "k"))
             last = jnp.broadcast_to(k[:, -1], (index.size, k.shape[0]))
             pick = jnp.asarray(years - int(fitted_years[-1]) - 1)
-            drift, sigma = jnp.asarray(draws["drift"]), jnp.asarray(draws["sigma"])
+            drift, sigma = (jnp.asarray(draws[name], dtype=jnp.float32) for name in ("drift", "sigma"))
             rates = lee_carter_forecast_rates(a, b, last, drift, sigma, pick, keys, horizon)
             attrs = {"component": self.name, "model": type(self).__name__, "jump_off": "fitted"}
             return _forecast_dataset(rates, index, years, attrs)
