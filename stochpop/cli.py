@@ -13,6 +13,7 @@ in DIR/spec.json, so later steps see them.
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -80,6 +81,9 @@ def fit(args: argparse.Namespace) -> None:
     spec = _with_overrides(load_spec(args.spec), args)
     data = load_data(spec)
     components = build_components(spec, data)
+    if (out / STORE).exists():  # paths of earlier posteriors must not be resumed with new ones
+        shutil.rmtree(out / STORE)
+        print(f"removed {out / STORE}: its paths came from the earlier fit")
     (out / "posteriors").mkdir(parents=True, exist_ok=True)
     _write_atomically(out / SPEC_FILE, json.dumps(spec_to_dict(spec), indent=2))
     report, files = {}, _posterior_files(out)
