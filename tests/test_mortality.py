@@ -16,6 +16,7 @@ from stochpop.components import mortality as M
 from stochpop.components.base import (
     Diagnostics,
     FitSettings,
+    constant_values,
     load_posterior,
     read_diagnostics,
     save_posterior,
@@ -80,7 +81,7 @@ def test_norway_fit_passes_diagnostics(norway_fit):
 def test_identification_constraints_hold_exactly(norway_fit):
     posterior = norway_fit.posterior
     reference = M.frame_from_idata(norway_fit).reference
-    weights = M.age_weights(reference, M._constant(norway_fit, "exposure"))
+    weights = M.age_weights(reference, constant_values(norway_fit, "exposure"))
     b_p = posterior["b_p"].values  # (chain, draw, component, age)
     k_p, k_r = posterior["k_p"].values, posterior["k_r"].values
     weights = weights / weights.sum()

@@ -176,6 +176,11 @@ def fit_model(
     return idata
 
 
+def constant_values(idata: az.InferenceData, name: str) -> np.ndarray:
+    """The values of `name` in a fit's `constant_data` group."""
+    return np.asarray(idata.constant_data[name].values)
+
+
 def fit_period(idata: az.InferenceData) -> tuple[int, int]:
     """First and last year of the data a component was fitted to (its `constant_data` year coordinate)."""
     years = idata.constant_data["year"].values

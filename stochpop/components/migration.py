@@ -41,6 +41,7 @@ from scipy.interpolate import BSpline
 from stochpop.components.base import (
     FitSettings,
     Paths,
+    constant_values,
     fit_model,
     path_indices,
     path_keys,
@@ -549,10 +550,6 @@ def _pad_ages(values: np.ndarray, ages: np.ndarray, fill: float = 0.0) -> np.nda
     return out
 
 
-def _constant(idata: az.InferenceData, name: str) -> np.ndarray:
-    return np.asarray(idata.constant_data[name].values)
-
-
 def _labelled(values: np.ndarray, years: np.ndarray, ages: np.ndarray, **attrs: Any) -> xr.DataArray:
     return xr.DataArray(
         values,
@@ -661,10 +658,10 @@ class NetMigrationModel:
         """Paths after the fit period: net_migration (draw, year, sex, age 0..119) persons by age at end of
         year (zero above the fitted ages) and total_net (draw, year) persons; `draw` holds the path indices
         (path i depends on fold_in(key, i) alone, `base.path_keys`)."""
-        years, index = _forecast_index(years, int(_constant(idata, "last_year")))
+        years, index = _forecast_index(years, int(constant_values(idata, "last_year")))
         draws, keys = path_indices(paths), path_keys(key, paths)
         p = posterior_draws(idata, keys)
-        start = np.full(draws.size, _constant(idata, "total")[-1], dtype=np.float32)
+        start = np.full(draws.size, constant_values(idata, "total")[-1], dtype=np.float32)
         total = 1000.0 * _simulate_paths(
             keys, 1, start, p["long_run_mean"], p["persistence"], p["shock_scale"], p["shock_df"], index
         )
@@ -870,11 +867,11 @@ class GrossMigrationModel:
         total_immigration (draw, year) persons, and total_emigration (draw, year): the emigrations these
         probabilities give on the last fitted year's population at risk (the kernel applies them to the
         projected population)."""
-        years, index = _forecast_index(years, int(_constant(idata, "last_year")))
+        years, index = _forecast_index(years, int(constant_values(idata, "last_year")))
         draws, keys = path_indices(paths), path_keys(key, paths)
         p = posterior_draws(idata, keys)
         ages = idata.posterior["age"].values
-        start = np.full(draws.size, _constant(idata, "immigration_level")[-1], dtype=np.float32)
+        start = np.full(draws.size, constant_values(idata, "immigration_level")[-1], dtype=np.float32)
         level_i = _simulate_paths(
             keys,
             1,
@@ -888,7 +885,7 @@ class GrossMigrationModel:
         level_e = _simulate_paths(
             keys,
             2,
-            np.full(draws.size, _constant(idata, "emigration_level")[-1], dtype=np.float32),
+            np.full(draws.size, constant_values(idata, "emigration_level")[-1], dtype=np.float32),
             p["emigration_mean"],
             p["emigration_persistence"],
             p["emigration_shock_scale"],
@@ -899,7 +896,7 @@ class GrossMigrationModel:
         shares = _pad_ages(p["immigration_schedule"], ages)
         offsets = _pad_ages(p["emigration_schedule"], ages, fill=-np.inf)
         immigration = np.asarray(level_times_schedule(total_i.astype(np.float32), shares))
-        at_risk = _pad_ages(_constant(idata, "at_risk")[-1], ages)
+        at_risk = _pad_ages(constant_values(idata, "at_risk")[-1], ages)
         emigration, total_e = (
             np.asarray(a) for a in emigration_paths(level_e.astype(np.float32), offsets, at_risk)
         )
@@ -941,7 +938,7 @@ class GrossMigrationModel:
             p["immigration_shock_scale"],
             p["immigration_shock_df"],
         )
-        level_e = _constant(idata, "emigration_level")
+        level_e = constant_values(idata, "emigration_level")
         step_e = _one_step_replicates(
             rng,
             level_e,

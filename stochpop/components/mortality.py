@@ -66,6 +66,7 @@ from scipy.optimize import minimize
 from stochpop.components.base import (
     FitSettings,
     Paths,
+    constant_values,
     fit_model,
     path_indices,
     path_keys,
@@ -900,10 +901,6 @@ def lee_carter_forecast_rates(
     return kannisto_rates(a + b * paths[..., None])
 
 
-def _constant(idata: az.InferenceData, name: str) -> np.ndarray:
-    return np.asarray(idata.constant_data[name].values)
-
-
 # --------------------------------------------------------------------------------------------------
 # Components
 
@@ -1037,7 +1034,7 @@ class CoherentLeeCarter:
         (process uncertainty), both from fold_in(key, path index) (`base.path_keys`): product indices
         continue their random walks with drift from k(T), ratio indices their AR(1)s. All paths at once.
         """
-        fitted_years = _constant(idata, "year")
+        fitted_years = constant_values(idata, "year")
         years = _check_years(years, int(fitted_years[-1]))
         index, keys = path_indices(paths), path_keys(key, paths)
         draws = posterior_draws(idata, keys)
@@ -1056,8 +1053,8 @@ class CoherentLeeCarter:
 
 def jump_off_residual(idata: az.InferenceData, p: dict[str, Array]) -> Array:
     """Observed minus fitted log rates in the last fitted year (draw, sex, age); 0 where no deaths."""
-    deaths = _constant(idata, "observed_deaths")[-1]
-    exposure = _constant(idata, "exposure")[-1]
+    deaths = constant_values(idata, "observed_deaths")[-1]
+    exposure = constant_values(idata, "exposure")[-1]
     fitted = product_ratio_log_rates(
         p["a_p"], p["b_p"], p["k_p"][..., -1:], p["a_r"], p["b_r"], p["k_r"][..., -1:]
     )
@@ -1068,8 +1065,8 @@ def jump_off_residual(idata: az.InferenceData, p: dict[str, Array]) -> Array:
 
 def frame_from_idata(idata: az.InferenceData) -> Frame:
     """The model frame of a coherent fit, rebuilt from its stored reference estimates and exposures."""
-    reference = Params(*(_constant(idata, f"reference_{field}") for field in Params._fields))
-    return make_frame(reference, _constant(idata, "exposure"))
+    reference = Params(*(constant_values(idata, f"reference_{field}") for field in Params._fields))
+    return make_frame(reference, constant_values(idata, "exposure"))
 
 
 def posterior_predictive_check(
@@ -1087,9 +1084,9 @@ def posterior_predictive_check(
     the fit; otherwise its deaths over the fitted years are checked.
     """
     component = CoherentLeeCarter(**json.loads(idata.posterior.attrs["options"]))
-    years = _constant(idata, "year")
+    years = constant_values(idata, "year")
     if data is None:
-        deaths = _constant(idata, "observed_deaths")
+        deaths = constant_values(idata, "observed_deaths")
     else:
         deaths = fit_window(data, int(years[0]), int(years[-1])).deaths
     names = [name for name in idata.posterior.data_vars if name.endswith("_z")]
@@ -1099,7 +1096,7 @@ def posterior_predictive_check(
     samples = {name: stacked[name].transpose("sample", ...).values for name in names}
     key = jax.random.PRNGKey(0) if key is None else key
     with jax.enable_x64(True):
-        inputs = component._inputs(_constant(idata, "exposure"), None, frame_from_idata(idata))
+        inputs = component._inputs(constant_values(idata, "exposure"), None, frame_from_idata(idata))
         predictive = Predictive(coherent_lee_carter_model, posterior_samples=samples, return_sites=["deaths"])
         replicates = np.asarray(predictive(key, **inputs)["deaths"])
     low, high = np.quantile(replicates, [(1 - interval) / 2, (1 + interval) / 2], axis=0)
@@ -1182,13 +1179,15 @@ class LeeCarter:
         """Rates (draw, year, sex, age 0..119) and e0 (draw, year, sex): k_s continues its random walk
         with drift from k_s(T) for each sex independently (normal innovations), drift and sigma drawn
         from their posterior; path i from fold_in(key, i) alone (`base.path_keys`)."""
-        fitted_years = _constant(idata, "year")
+        fitted_years = constant_values(idata, "year")
         years = _check_years(years, int(fitted_years[-1]))
         horizon = int(years.max() - fitted_years[-1])
         index, keys = path_indices(paths), path_keys(key, paths)
         draws = posterior_draws(idata, keys)
         with jax.enable_x64(False):  # float32 paths, as the coherent model's
-            a, b, k = (jnp.asarray(_constant(idata, name), dtype=jnp.float32) for name in ("a", "b", "k"))
+            a, b, k = (
+                jnp.asarray(constant_values(idata, name), dtype=jnp.float32) for name in ("a", "b", "k")
+            )
             last = jnp.broadcast_to(k[:, -1], (index.size, k.shape[0]))
             pick = jnp.asarray(years - int(fitted_years[-1]) - 1)
             drift, sigma = (jnp.asarray(draws[name], dtype=jnp.float32) for name in ("drift", "sigma"))
