@@ -11,6 +11,7 @@ The result is a rate set without a `draw` dim, run through the same kernel as th
 
 import xarray as xr
 
+from stochpop.rates import MIGRATION_VARIABLES
 from stochpop.summary import DEFAULT_VARIANT_QUANTILES
 
 # fmt: off
@@ -19,7 +20,6 @@ TABLE_4_2 = ("MMMM", "LLML", "HHMH", "HMMM", "LMMM", "MHMM", "MLMM", "MKMM", "MM
 # fmt: on
 """The 15 alternatives. The reference text prints high immigration as "MMHM", which by the letter order
 (and the national model's single internal-migration level) can only be MMMH."""
-MIGRATION_VARIABLES = ("net_migration", "immigration", "emigration")
 
 
 def letter_paths(rate_paths: xr.Dataset, levels: dict[str, float] | None = None) -> xr.Dataset:

@@ -22,9 +22,7 @@ import xarray as xr
 
 from stochpop.data.container import CountryData
 from stochpop.lexis import squares_to_parallelograms
-from stochpop.rates import FERTILITY_AGES, mortality_end_of_year, observed_fertility
-
-MIGRATION_VARIABLES = ("net_migration", "immigration", "emigration")
+from stochpop.rates import FERTILITY_AGES, MIGRATION_VARIABLES, mortality_end_of_year, observed_fertility
 
 
 def asfr_parallelograms(asfr: xr.DataArray) -> xr.DataArray:

@@ -21,6 +21,8 @@ from stochpop.kernel import Rates
 from stochpop.lexis import exposure_lower_share, squares_to_parallelograms
 
 KERNEL_AGES = np.arange(N_AGES)
+MIGRATION_VARIABLES = ("net_migration", "immigration", "emigration")
+"""The migration variables a rate set may hold (net, or gross as immigration and emigration)."""
 FERTILITY_AGES = np.arange(*FERTILE_AGES)
 
 
