@@ -18,7 +18,7 @@ from stochpop.components.base import FitSettings, fit_period, read_diagnostics
 from stochpop.components.fertility import FertilityModel
 from stochpop.components.migration import NetMigrationModel
 from stochpop.components.mortality import CoherentLeeCarter
-from stochpop.data.norway import load_country, shared_data_dir
+from stochpop.data.norway import MISSING_SHARED_DATA, load_country, shared_data_dir
 
 
 def main() -> None:
@@ -28,9 +28,7 @@ def main() -> None:
     args = parser.parse_args()
     shared = shared_data_dir()
     if shared is None:
-        raise SystemExit(
-            "real data not found: set STOCHPOP_SHARED_DATA or place ../shared/data beside the checkout"
-        )
+        raise SystemExit(MISSING_SHARED_DATA)
     data = load_country(shared / "norway")
     components = {
         "mortality": CoherentLeeCarter(),

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from stochpop.data.norway import shared_data_dir
+from stochpop.data.norway import MISSING_SHARED_DATA, shared_data_dir
 from stochpop.data.wpp import read_wpp
 from stochpop.distributed import open_results
 
@@ -43,9 +43,7 @@ def main() -> None:
     args = parser.parse_args()
     shared = shared_data_dir()
     if shared is None:
-        raise SystemExit(
-            "real data not found: set STOCHPOP_SHARED_DATA or place ../shared/data beside the checkout"
-        )
+        raise SystemExit(MISSING_SHARED_DATA)
     wpp = {key: read_wpp(shared / f"norway/wpp2024/{stem}.txt") for key, stem in WPP_FILES.items()}
     total = open_results(args.run / "paths.zarr")["total_population"].load()
     rows = []

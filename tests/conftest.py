@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from stochpop.data.container import CountryData
-from stochpop.data.norway import load_country, shared_data_dir
+from stochpop.data.norway import MISSING_SHARED_DATA, load_country, shared_data_dir
 
 
 @pytest.fixture(scope="session")
@@ -13,9 +13,7 @@ def shared_data() -> Path:
     """The real-data folder (see `stochpop.data.norway.shared_data_dir`)."""
     path = shared_data_dir()
     if path is None:
-        pytest.skip(
-            "real data not found: set STOCHPOP_SHARED_DATA or place ../shared/data beside the checkout"
-        )
+        pytest.skip(MISSING_SHARED_DATA)
     return path
 
 

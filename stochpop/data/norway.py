@@ -64,6 +64,11 @@ def _checkout_roots() -> list[Path]:
     return roots
 
 
+MISSING_SHARED_DATA = (
+    "real data not found: set STOCHPOP_SHARED_DATA or place ../shared/data beside the checkout"
+)
+
+
 def shared_data_dir() -> Path | None:
     """The real-data folder: $STOCHPOP_SHARED_DATA if set, else <checkout>/../shared/data; None if absent."""
     if ENV_VAR in os.environ:
