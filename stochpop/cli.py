@@ -105,7 +105,7 @@ def fit(args: argparse.Namespace) -> None:
 
     with warnings.catch_warnings():
         warnings.simplefilter("always", FitWarning)
-        fit_components(components, data, spec.fit.settings(), on_fit=saved)
+        fit_components(components, data, spec.fit, on_fit=saved)
     _write_atomically(out / "fits.json", json.dumps(report, indent=2))
 
 

@@ -1,7 +1,7 @@
 """The stochastic projection: fit the components, sample paths chunk by chunk, run them through the kernel.
 
     components = build_components(spec, data)
-    fits = fit_components(components, data, spec.fit.settings())    # then save_posterior each
+    fits = fit_components(components, data, spec.fit)    # then save_posterior each
     projection = PathProjection.create(spec, data, components, posterior_files)
     projection(0, 500)                                               # paths 0..499, a Dataset
     run_chunks(projection, n_paths, chunk_size, store, client)       # all paths via Dask, to zarr

@@ -16,7 +16,7 @@
     chunk_size = 500         # paths per Dask task
     workers = 1              # LocalCluster processes (0: no Dask, compute in this process)
 
-    [fit]                    # components.base.FitSettings
+    [fit]                    # any field of components.base.FitSettings, e.g.
     method = "nuts"          # or "svi"
     chains = 2
     warmup = 1000
@@ -92,19 +92,6 @@ class PathsSpec:
 
 
 @dataclass(frozen=True)
-class FitSpec:
-    method: str = "nuts"
-    chains: int = 2
-    warmup: int = 1000
-    samples: int = 1000
-    target_accept: float = 0.9
-    seed: int = 0
-
-    def settings(self) -> FitSettings:
-        return FitSettings(**{f.name: getattr(self, f.name) for f in fields(self)})
-
-
-@dataclass(frozen=True)
 class MortalitySpec:
     model: str = "coherent"
     first_year: int = 1990
@@ -141,7 +128,7 @@ class Spec:
     data: DataSpec = field(default_factory=DataSpec)
     projection: ProjectionSpec = field(default_factory=ProjectionSpec)
     paths: PathsSpec = field(default_factory=PathsSpec)
-    fit: FitSpec = field(default_factory=FitSpec)
+    fit: FitSettings = field(default_factory=FitSettings)
     mortality: MortalitySpec = field(default_factory=MortalitySpec)
     fertility: FertilitySpec = field(default_factory=FertilitySpec)
     migration: MigrationSpec = field(default_factory=MigrationSpec)
@@ -189,9 +176,9 @@ def _check_type(value: Any, annotation: Any, where: str) -> Any:
             raise SpecError(f"{where}: expected a list, got {value!r}")
         element = get_args(annotation)[0]
         return tuple(_check_type(v, element, f"{where}[{i}]") for i, v in enumerate(value))
-    expected = next((a for a in (int, float, str) if a in (annotation, *get_args(annotation))), str)
+    expected = next((a for a in (bool, int, float, str) if a in (annotation, *get_args(annotation))), str)
     ok = isinstance(value, expected) or (expected is float and isinstance(value, int))
-    if not ok or isinstance(value, bool):
+    if not ok or (isinstance(value, bool) and expected is not bool):
         raise SpecError(f"{where}: expected {expected.__name__}, got {value!r}")
     return float(value) if expected is float else value
 

@@ -21,6 +21,8 @@ from stochpop.spec import SpecError, load_spec, parse_spec, spec_from_dict, spec
         ("[data\n", r"not valid TOML"),
         ("[paths]\nn = 0\n", r"paths.n: must be at least 1"),
         ("[fit]\nmethod = 'mcmc'\n", r"fit.method: 'mcmc' is not one of"),
+        ("[fit]\ndense_mass = 1\n", r"fit.dense_mass: expected bool"),
+        ("[fit]\nwarmup = true\n", r"fit.warmup: expected int"),
         ("[fertility]\nlong_run_tfr = 'high'\n", r"fertility.long_run_tfr: expected float"),
         ("[outputs]\nquantiles = [0.1, 1.5]\n", r"outputs.quantiles: every value must lie strictly between"),
         ("[outputs]\nquantiles = 0.5\n", r"outputs.quantiles: expected a list"),
@@ -45,7 +47,8 @@ def test_shipped_specs_parse_and_round_trip():
     for spec in (demo, norway):
         assert spec_from_dict(spec_to_dict(spec), spec.file) == spec
     defaults = parse_spec("")
-    assert defaults.pyramid_years == (2025 + 37, 2100) and defaults.fit.settings().chains == 2
+    assert defaults.pyramid_years == (2025 + 37, 2100) and defaults.fit.chains == 2
+    assert parse_spec("[fit]\ndense_mass = true\n").fit.dense_mass is True
 
 
 def test_indicators_against_numpy():
