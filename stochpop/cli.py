@@ -97,7 +97,9 @@ def fit(args: argparse.Namespace) -> None:
         diagnostics = read_diagnostics(idata)
         report[name] = {
             "seconds": round(seconds, 1),
-            "diagnostics": str(diagnostics) if diagnostics else "svi",
+            "diagnostics": str(diagnostics)
+            if diagnostics
+            else f"no MCMC ({idata.posterior.attrs['fit_method']})",
         }
         model = type(components[name]).__name__
         print(f"fitted {name} ({model}) in {seconds:.0f} s: {report[name]['diagnostics']}")
