@@ -5,6 +5,7 @@
     stochpop project DIR               DIR/paths.zarr (resumable: a rerun computes only missing chunks)
     stochpop summary DIR               DIR/tables/ (quantiles, L/M/H variants, population, alternatives)
     stochpop plot DIR                  DIR/figures/ (fan charts, pyramids)
+    stochpop backtest SPEC --out DIR   refit and project from past jump-offs, score, report (resumable)
 
 `--paths`, `--seed`, `--workers`, `--scheduler`, `--chunk-size` override the spec's [paths] and are kept
 in DIR/spec.json, so later steps see them.
@@ -12,42 +13,31 @@ in DIR/spec.json, so later steps see them.
 
 import argparse
 import json
-import os
 import shutil
 import sys
-import tempfile
 import time
-import warnings
 from pathlib import Path
 
 from tqdm import tqdm
 
-from stochpop.components.base import FitWarning, read_diagnostics, save_posterior
+from stochpop.backtest.evaluate import External, evaluate
+from stochpop.backtest.run import run_backtest
 from stochpop.data.errors import DataError
 from stochpop.distributed import dask_client, open_results, run_chunks
 from stochpop.indicators import observed_indicators
 from stochpop.pipeline import (
-    COMPONENTS,
     PathProjection,
     build_components,
-    fit_components,
+    fit_and_save,
+    posterior_files,
     project_alternatives,
+    write_atomically,
 )
 from stochpop.report import write_figures, write_tables
 from stochpop.spec import Spec, SpecError, load_data, load_spec, spec_from_dict, spec_to_dict
 
 SPEC_FILE = "spec.json"
 STORE = "paths.zarr"
-
-
-def _posterior_files(out: Path) -> dict[str, Path]:
-    return {name: out / "posteriors" / f"{name}.nc" for name in COMPONENTS}
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".partial") as file:
-        file.write(text)
-    os.replace(file.name, path)
 
 
 def _run_spec(out: Path) -> Spec:
@@ -84,38 +74,16 @@ def fit(args: argparse.Namespace) -> None:
     if (out / STORE).exists():  # paths of earlier posteriors must not be resumed with new ones
         shutil.rmtree(out / STORE)
         print(f"removed {out / STORE}: its paths came from the earlier fit")
-    (out / "posteriors").mkdir(parents=True, exist_ok=True)
-    _write_atomically(out / SPEC_FILE, json.dumps(spec_to_dict(spec), indent=2))
-    report, files = {}, _posterior_files(out)
-    clock = [time.perf_counter()]
-
-    def saved(name: str, idata) -> None:
-        seconds = time.perf_counter() - clock[0]
-        partial = files[name].with_suffix(".partial")
-        save_posterior(idata, partial)
-        os.replace(partial, files[name])
-        diagnostics = read_diagnostics(idata)
-        report[name] = {
-            "seconds": round(seconds, 1),
-            "diagnostics": str(diagnostics)
-            if diagnostics
-            else f"no MCMC ({idata.posterior.attrs['fit_method']})",
-        }
-        model = type(components[name]).__name__
-        print(f"fitted {name} ({model}) in {seconds:.0f} s: {report[name]['diagnostics']}")
-        clock[0] = time.perf_counter()
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("always", FitWarning)
-        fit_components(components, data, spec.fit, on_fit=saved)
-    _write_atomically(out / "fits.json", json.dumps(report, indent=2))
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomically(out / SPEC_FILE, json.dumps(spec_to_dict(spec), indent=2))
+    fit_and_save(components, data, spec.fit, out)
 
 
 def project(args: argparse.Namespace) -> None:
     out = Path(args.dir)
     spec = _with_overrides(_run_spec(out), args)
-    _write_atomically(out / SPEC_FILE, json.dumps(spec_to_dict(spec), indent=2))
-    files = _posterior_files(out)
+    write_atomically(out / SPEC_FILE, json.dumps(spec_to_dict(spec), indent=2))
+    files = posterior_files(out)
     missing = [str(f) for f in files.values() if not f.is_file()]
     if missing:
         raise SpecError(f"{out}: no saved posteriors {missing} (run `stochpop fit` first)")
@@ -142,7 +110,7 @@ def summary(args: argparse.Namespace) -> None:
     paths = open_results(out / STORE)
     alternatives = None
     if spec.outputs.alternatives:
-        projection = PathProjection.create(spec, data, build_components(spec, data), _posterior_files(out))
+        projection = PathProjection.create(spec, data, build_components(spec, data), posterior_files(out))
         n = min(spec.outputs.alternative_paths, spec.paths.n)
         alternatives = project_alternatives(projection, spec.outputs.alternatives, n, _variant_levels(spec))
     written = write_tables(
@@ -164,6 +132,29 @@ def plot(args: argparse.Namespace) -> None:
         open_results(out / STORE), history, out / "figures", spec.pyramid_years, spec.outputs.plot_formats
     )
     print(f"wrote {len(written)} figures to {out / 'figures'}")
+
+
+def backtest(args: argparse.Namespace) -> None:
+    spec = load_spec(args.spec)
+    raw = spec_to_dict(spec)
+    overrides = {
+        "jump_offs": args.jumpoffs,
+        "horizon": args.horizon,
+        "paths": args.paths,
+        "window": args.window,
+    }
+    raw["backtest"].update({key: value for key, value in overrides.items() if value is not None})
+    if args.data:
+        raw["data"]["path"] = str(Path(args.data).resolve())
+    spec = spec_from_dict(raw, f"{spec.file} (with command-line options)")
+    externals = [External.parse(text) for text in args.external]
+    data = load_data(spec)
+    out = Path(args.out)
+    start = time.perf_counter()
+    computed = run_backtest(spec, data, out)
+    print(f"back-tested {len(computed)} jump-offs in {time.perf_counter() - start:.0f} s")
+    written = evaluate(out, data, externals)
+    print(f"wrote {len(written)} tables and figures to {out / 'tables'} and {out / 'figures'}")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -208,6 +199,21 @@ def main(argv: list[str] | None = None) -> int:
         if name == "project":
             _path_options(sub)
         sub.set_defaults(handler=handler)
+    sub = commands.add_parser("backtest", help="refit and project from past jump-offs; score; report")
+    sub.add_argument("spec", help="a specification with a [backtest] section")
+    sub.add_argument("--out", required=True, help="back-test directory (a rerun resumes)")
+    sub.add_argument("--data", help="data directory overriding data.path in the spec")
+    sub.add_argument("--jumpoffs", help="first:last:step, last included (backtest.jump_offs)")
+    sub.add_argument("--horizon", type=int, help="years projected from each jump-off (backtest.horizon)")
+    sub.add_argument("--paths", type=int, help="paths per jump-off (backtest.paths)")
+    sub.add_argument("--window", type=int, help="fit years before each jump-off (backtest.window)")
+    sub.add_argument(
+        "--external",
+        action="append",
+        default=[],
+        help="NAME:JUMP_OFF:PATH, an external projection scored beside (quantile CSV or WPP directory)",
+    )
+    sub.set_defaults(handler=backtest)
     args = parser.parse_args(argv)
     try:
         args.handler(args)

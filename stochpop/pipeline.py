@@ -12,6 +12,11 @@ stay together in the path (sample paths, not marginals combined afterwards) and 
 paths gives the same results (`distributed.run_chunks`).
 """
 
+import json
+import os
+import tempfile
+import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,7 +29,15 @@ import pandas as pd
 import xarray as xr
 
 from stochpop.alternatives import alternative_rates, letter_paths
-from stochpop.components.base import Component, FitSettings, Paths, load_posterior
+from stochpop.components.base import (
+    Component,
+    FitSettings,
+    FitWarning,
+    Paths,
+    load_posterior,
+    read_diagnostics,
+    save_posterior,
+)
 from stochpop.components.fertility import FertilityModel
 from stochpop.components.migration import GrossMigrationModel, NetMigrationModel
 from stochpop.components.mortality import CoherentLeeCarter, LeeCarter
@@ -95,6 +108,51 @@ def fit_components(
         if on_fit:
             on_fit(name, fitted[name])
     return fitted
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file, so readers never see a partial file."""
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".partial") as file:
+        file.write(text)
+    os.replace(file.name, path)
+
+
+def posterior_files(directory: Path) -> dict[str, Path]:
+    """Where each component's posterior is saved: directory/posteriors/<name>.nc."""
+    return {name: Path(directory) / "posteriors" / f"{name}.nc" for name in COMPONENTS}
+
+
+def fit_and_save(
+    components: Mapping[str, Component],
+    data: CountryData,
+    settings: FitSettings,
+    directory: Path,
+    log: Callable[[str], None] = print,
+) -> dict[str, dict[str, object]]:
+    """Fit every component, save each posterior as it finishes (`posterior_files`) and write
+    directory/fits.json (seconds and diagnostics per component); returns that report. FitWarnings are
+    always shown."""
+    files = posterior_files(directory)
+    files["mortality"].parent.mkdir(parents=True, exist_ok=True)
+    report: dict[str, dict[str, object]] = {}
+    clock = [time.perf_counter()]
+
+    def saved(name: str, idata: az.InferenceData) -> None:
+        seconds = time.perf_counter() - clock[0]
+        partial = files[name].with_suffix(".partial")
+        save_posterior(idata, partial)
+        os.replace(partial, files[name])
+        diagnostics = read_diagnostics(idata)
+        summary = str(diagnostics) if diagnostics else f"no MCMC ({idata.posterior.attrs['fit_method']})"
+        report[name] = {"seconds": round(seconds, 1), "diagnostics": summary}
+        log(f"fitted {name} ({type(components[name]).__name__}) in {seconds:.0f} s: {summary}")
+        clock[0] = time.perf_counter()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", FitWarning)
+        fit_components(components, data, settings, on_fit=saved)
+    write_atomically(Path(directory) / "fits.json", json.dumps(report, indent=2))
+    return report
 
 
 @lru_cache(maxsize=8)

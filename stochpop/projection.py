@@ -32,7 +32,7 @@ def project_rates(
     """Project the 1 January `jump_off` stock `initial` (sex, age) with `rates` for `horizon` years.
 
     Dims of `rates` other than year/sex/age/mother_age (e.g. `draw`) become batch dims of the results
-    (`results.projection_dataset`); the initial stock is shared by every path.
+    (`results.projection_dataset`, with the rates' labels); the initial stock is shared by every path.
     """
     rates = check_rates(rates, np.arange(jump_off, jump_off + horizon))
     batch_dims = tuple(d for d in rates.dims if d not in ("year", "sex", "age", "mother_age"))
@@ -44,4 +44,5 @@ def project_rates(
         populations, flows = project(
             np.broadcast_to(stock, (*batch_shape, *stock.shape)), kernel_rates, config=config
         )
-    return projection_dataset(stock, populations, flows, jump_off, batch_dims)
+    result = projection_dataset(stock, populations, flows, jump_off, batch_dims)
+    return result.assign_coords({d: rates[d] for d in batch_dims if d in rates.coords})

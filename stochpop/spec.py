@@ -47,6 +47,13 @@
     plot_formats = ["png", "svg"]
     table_formats = ["csv", "parquet"]
 
+    [backtest]               # `stochpop backtest`: refit and project from past jump-offs, score
+    jump_offs = "1990:2018:2"  # first:last:step (last included), or one year "2016"
+    horizon = 20             # years projected from each jump-off
+    window = 25              # years of data each refit sees, up to the jump-off (not before the data)
+    paths = 1000             # paths per jump-off
+    levels = [0.5, 0.8, 0.95]  # central prediction intervals scored
+
 Every key is optional (defaults as above, except `outputs.alternatives`: all 15 of Table 4.2, and
 `pyramid_years`: the middle and last year). Unknown sections or keys, wrong types and bad values raise
 `SpecError` naming the file and the key.
@@ -124,6 +131,33 @@ class OutputSpec:
 
 
 @dataclass(frozen=True)
+class BacktestSpec:
+    jump_offs: str = "1990:2018:2"
+    horizon: int = 20
+    window: int = 25
+    paths: int = 1000
+    levels: tuple[float, ...] = (0.5, 0.8, 0.95)
+
+    @property
+    def jump_off_years(self) -> tuple[int, ...]:
+        return jump_off_years(self.jump_offs)
+
+
+def jump_off_years(text: str) -> tuple[int, ...]:
+    """The jump-off years "first:last:step" (last included), "first:last" or "year" names."""
+    parts = text.split(":")
+    if len(parts) > 3 or not all(p.strip().isdigit() for p in parts):
+        raise ValueError(f"{text!r} is not 'first:last:step', 'first:last' or one year")
+    numbers = [int(p) for p in parts]
+    first, last, step = numbers[0], numbers[-1] if len(numbers) > 1 else numbers[0], 1
+    if len(numbers) == 3:
+        first, last, step = numbers
+    if last < first or step < 1:
+        raise ValueError(f"{text!r}: need first <= last and a step of at least 1")
+    return tuple(range(first, last + 1, step))
+
+
+@dataclass(frozen=True)
 class Spec:
     data: DataSpec = field(default_factory=DataSpec)
     projection: ProjectionSpec = field(default_factory=ProjectionSpec)
@@ -133,6 +167,7 @@ class Spec:
     fertility: FertilitySpec = field(default_factory=FertilitySpec)
     migration: MigrationSpec = field(default_factory=MigrationSpec)
     outputs: OutputSpec = field(default_factory=OutputSpec)
+    backtest: BacktestSpec = field(default_factory=BacktestSpec)
     file: str = "<spec>"
 
     @property
@@ -161,8 +196,16 @@ AT_LEAST = {
     ("mortality", "components"): 1,
     ("mortality", "shock_df"): 0,
     ("outputs", "alternative_paths"): 10,
+    ("backtest", "horizon"): 1,
+    ("backtest", "window"): 3,
+    ("backtest", "paths"): 10,
 }
-PROBABILITIES = {("fit", "target_accept"), ("outputs", "quantiles"), ("outputs", "variants")}
+PROBABILITIES = {
+    ("fit", "target_accept"),
+    ("outputs", "quantiles"),
+    ("outputs", "variants"),
+    ("backtest", "levels"),
+}
 ELEMENT_CHOICES = {
     ("outputs", "plot_formats"): ("png", "svg", "pdf"),
     ("outputs", "table_formats"): ("csv", "parquet"),
@@ -229,6 +272,10 @@ def _check_combinations(spec: Spec) -> None:
                 f"{where}.alternatives: {code!r} is not a code of four letters (fertility L/M/H/K, life "
                 "expectancy L/M/H/K, internal migration M/0, immigration L/M/H/K/0)"
             )
+    try:
+        jump_off_years(spec.backtest.jump_offs)
+    except ValueError as error:
+        raise SpecError(f"{spec.file}: backtest.jump_offs: {error}") from None
     last = spec.projection.jump_off + spec.projection.horizon
     outside = [y for y in spec.outputs.pyramid_years if not spec.projection.jump_off <= y <= last]
     if outside:

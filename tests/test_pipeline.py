@@ -13,13 +13,13 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from stochpop.cli import _posterior_files, _run_spec, main
+from stochpop.cli import _run_spec, main
 from stochpop.components.base import FitWarning
 from stochpop.conventions import SEXES
 from stochpop.data.hmd import read_hmd_lifetable
 from stochpop.distributed import dask_client, open_results, run_chunks
 from stochpop.indicators import observed_indicators
-from stochpop.pipeline import PathProjection, build_components, project_alternatives
+from stochpop.pipeline import PathProjection, build_components, posterior_files, project_alternatives
 from stochpop.rate_paths import asfr_parallelograms, kernel_fertility, woman_years_per_woman
 from stochpop.rates import aged_population
 from stochpop.spec import load_data
@@ -70,7 +70,7 @@ def run_dir(tmp_path_factory):
 def projection(run_dir) -> PathProjection:
     spec = _run_spec(run_dir)
     data = load_data(spec)
-    return PathProjection.create(spec, data, build_components(spec, data), _posterior_files(run_dir))
+    return PathProjection.create(spec, data, build_components(spec, data), posterior_files(run_dir))
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ Derived quantities and their methods:
   The residual also absorbs registration and estimation errors in stocks and deaths.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -86,6 +86,26 @@ class CountryData:
         missing = np.setdiff1d(self.deaths["year"], self.population["year"])
         if missing.size:
             raise DataError(src, "population", f"no 1 January population for years {missing.tolist()}")
+
+    def known_at(self, jump_off: int) -> "CountryData":
+        """What was registered on 1 January `jump_off`: stocks up to that date, events of the years before.
+
+        The data a projection (or back-test) from `jump_off` may see; nothing later can leak in.
+        """
+
+        def until(array: xr.DataArray | None, last_year: int) -> xr.DataArray | None:
+            if array is None:
+                return None
+            kept = array.sel(year=array["year"] <= last_year)
+            if kept.sizes["year"] == 0:
+                raise DataError(self.source or self.name, "year", f"no data before the jump-off {jump_off}")
+            return kept
+
+        events = {
+            name: until(getattr(self, name), jump_off - 1)
+            for name in ("deaths", "births", "asfr", "exposures", "immigration", "emigration")
+        }
+        return replace(self, population=until(self.population, jump_off), **events)
 
     @cached_property
     def years(self) -> np.ndarray:

@@ -1,0 +1,138 @@
+"""Run a back-test: for each jump-off T, refit every component on the data known on 1 January T
+(`CountryData.known_at`), project `backtest.paths` paths `backtest.horizon` years, and keep the targets
+(`targets.on_horizon`) of the paths and of the SSB-like baseline (`baseline.ssb_like_lines`).
+
+Layout of the output directory:
+    spec.json                          the spec as run (a different spec clears earlier jump-offs)
+    jump_offs/<T>/posteriors/*.nc      each refit (ArviZ InferenceData)
+    jump_offs/<T>/fits.json            fit seconds and diagnostics
+    jump_offs/<T>/forecast.nc          targets (draw, horizon) of the paths
+    jump_offs/<T>/baseline.nc          targets (line L/M/H, horizon) of the SSB-like projection
+    jump_offs/<T>/timing.json          seconds spent fitting, projecting and on the baseline
+A jump-off with forecast.nc and baseline.nc is done; a rerun skips it (resumable).
+"""
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from stochpop.backtest.baseline import ssb_like_lines
+from stochpop.backtest.targets import TARGETS, on_horizon
+from stochpop.data.container import CountryData
+from stochpop.pipeline import (
+    PathProjection,
+    build_components,
+    fit_and_save,
+    posterior_files,
+    write_atomically,
+)
+from stochpop.spec import Spec, spec_from_dict, spec_to_dict
+
+SPEC_FILE = "spec.json"
+
+
+def jump_off_spec(spec: Spec, data: CountryData, jump_off: int) -> Spec:
+    """The spec of one back-test projection: jump-off T, the back-test horizon and paths, and every
+    component fitted on the `backtest.window` years before T (not before its data begin)."""
+    b = spec.backtest
+    first = jump_off - b.window
+
+    def start(years: xr.DataArray | np.ndarray) -> int:
+        return max(first, int(np.asarray(years)[0]))
+
+    return replace(
+        spec,
+        projection=replace(spec.projection, jump_off=jump_off, horizon=b.horizon),
+        paths=replace(spec.paths, n=b.paths),
+        mortality=replace(spec.mortality, first_year=start(data.deaths["year"])),
+        fertility=replace(spec.fertility, first_year=start(data.asfr["year"])),
+        migration=replace(spec.migration, first_year=start(data.years)),
+    )
+
+
+def jump_off_directory(out: Path, jump_off: int) -> Path:
+    return Path(out) / "jump_offs" / str(jump_off)
+
+
+def backtest_jump_off(
+    spec: Spec, data: CountryData, jump_off: int, directory: Path, log: Callable[[str], None] = print
+) -> tuple[xr.Dataset, xr.Dataset]:
+    """Refit, project and write one jump-off into `directory`; returns (forecast (draw, horizon),
+    baseline (line, horizon)). Only `data.known_at(jump_off)` is used: later data cannot leak in."""
+    known = data.known_at(jump_off)
+    run = jump_off_spec(spec, known, jump_off)
+    horizon = run.projection.horizon
+    clock = time.perf_counter()
+    components = build_components(run, known)
+    fit_and_save(components, known, run.fit, directory, log)
+    timing = {"fit_s": time.perf_counter() - clock}
+    clock = time.perf_counter()
+    projection = PathProjection.create(run, known, components, posterior_files(directory))
+    forecast = on_horizon(projection(0, run.paths.n), jump_off, horizon).transpose("draw", "horizon")
+    timing["project_s"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    baseline = ssb_like_lines(known, jump_off, horizon, run.mortality.first_year, seed=run.paths.seed)
+    timing["baseline_s"] = time.perf_counter() - clock
+    for name, result in (("forecast", forecast), ("baseline", baseline)):
+        partial = directory / f"{name}.partial.nc"
+        result.assign_attrs(jump_off=jump_off).to_netcdf(partial)
+        partial.replace(directory / f"{name}.nc")
+    write_atomically(directory / "timing.json", json.dumps({k: round(v, 1) for k, v in timing.items()}))
+    return forecast, baseline
+
+
+def _is_done(directory: Path) -> bool:
+    return (directory / "forecast.nc").is_file() and (directory / "baseline.nc").is_file()
+
+
+def run_backtest(spec: Spec, data: CountryData, out: Path, log: Callable[[str], None] = print) -> list[int]:
+    """Back-test every jump-off of `spec.backtest` into `out`, skipping those already done with the same
+    spec; returns the jump-offs computed now."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = spec_to_dict(spec)
+    spec_path = out / SPEC_FILE
+    if spec_path.is_file() and json.loads(spec_path.read_text()) != written and (out / "jump_offs").exists():
+        shutil.rmtree(out / "jump_offs")
+        log(f"removed {out / 'jump_offs'}: computed with a different spec")
+    write_atomically(spec_path, json.dumps(written, indent=2))
+    computed = []
+    for jump_off in spec.backtest.jump_off_years:
+        directory = jump_off_directory(out, jump_off)
+        if _is_done(directory):
+            continue
+        directory.mkdir(parents=True, exist_ok=True)
+        start = time.perf_counter()
+        log(f"jump-off {jump_off}: refitting on data to {jump_off - 1}")
+        backtest_jump_off(spec, data, jump_off, directory, log)
+        log(f"jump-off {jump_off}: done in {time.perf_counter() - start:.0f} s")
+        computed.append(jump_off)
+    return computed
+
+
+def backtest_spec(out: Path) -> Spec:
+    """The spec a back-test directory was run with."""
+    path = Path(out) / SPEC_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not a back-test directory (run `stochpop backtest` first)")
+    return spec_from_dict(json.loads(path.read_text()), str(path))
+
+
+def load_backtest(out: Path) -> tuple[xr.Dataset, xr.Dataset]:
+    """Forecasts (jump_off, draw, horizon) and baselines (jump_off, line, horizon) of a finished back-test;
+    FileNotFoundError naming any jump-off not yet done."""
+    jump_offs = backtest_spec(out).backtest.jump_off_years
+    missing = [t for t in jump_offs if not _is_done(jump_off_directory(out, t))]
+    if missing:
+        raise FileNotFoundError(f"{out}: jump-offs {missing} not done (rerun `stochpop backtest`)")
+    loaded = {}
+    for name in ("forecast", "baseline"):
+        parts = [xr.load_dataset(jump_off_directory(out, t) / f"{name}.nc")[list(TARGETS)] for t in jump_offs]
+        loaded[name] = xr.concat(parts, dim="jump_off").assign_coords(jump_off=list(jump_offs))
+    return loaded["forecast"], loaded["baseline"]
