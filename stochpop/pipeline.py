@@ -18,7 +18,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -99,14 +99,28 @@ def fit_components(
     data: CountryData,
     settings: FitSettings,
     on_fit: Callable[[str, az.InferenceData], None] | None = None,
+    restart_rhat: float | None = None,
 ) -> dict[str, az.InferenceData]:
     """Fit every component (a FitWarning is raised by any fit that fails its diagnostics); `on_fit` is
-    called with each name and fit as it finishes."""
+    called with each name and fit as it finishes.
+
+    restart_rhat: a NUTS fit whose largest R-hat exceeds it (chains that did not mix, typically one stuck
+    after a failed adaptation) is run once more with the next seed, and the fit with the lower R-hat is
+    kept. The seed used is recorded as posterior attribute `fit_seed`.
+    """
     fitted = {}
     for name in COMPONENTS:
-        fitted[name] = components[name].fit(data, settings)
+        fit = components[name].fit(data, settings)
+        fit.posterior.attrs["fit_seed"] = settings.seed
+        first = read_diagnostics(fit)
+        if restart_rhat is not None and first is not None and first.max_rhat > restart_rhat:
+            retry = components[name].fit(data, replace(settings, seed=settings.seed + 1))
+            retry.posterior.attrs["fit_seed"] = settings.seed + 1
+            if read_diagnostics(retry).max_rhat < first.max_rhat:
+                fit = retry
+        fitted[name] = fit
         if on_fit:
-            on_fit(name, fitted[name])
+            on_fit(name, fit)
     return fitted
 
 
@@ -128,10 +142,11 @@ def fit_and_save(
     settings: FitSettings,
     directory: Path,
     log: Callable[[str], None] = print,
+    restart_rhat: float | None = None,
 ) -> dict[str, dict[str, object]]:
-    """Fit every component, save each posterior as it finishes (`posterior_files`) and write
-    directory/fits.json (seconds and diagnostics per component); returns that report. FitWarnings are
-    always shown."""
+    """Fit every component (`fit_components`), save each posterior as it finishes (`posterior_files`) and
+    write directory/fits.json (seconds, diagnostics and seed per component); returns that report.
+    FitWarnings are always shown."""
     files = posterior_files(directory)
     files["mortality"].parent.mkdir(parents=True, exist_ok=True)
     report: dict[str, dict[str, object]] = {}
@@ -144,13 +159,17 @@ def fit_and_save(
         os.replace(partial, files[name])
         diagnostics = read_diagnostics(idata)
         summary = str(diagnostics) if diagnostics else f"no MCMC ({idata.posterior.attrs['fit_method']})"
-        report[name] = {"seconds": round(seconds, 1), "diagnostics": summary}
+        report[name] = {
+            "seconds": round(seconds, 1),
+            "diagnostics": summary,
+            "seed": idata.posterior.attrs["fit_seed"],
+        }
         log(f"fitted {name} ({type(components[name]).__name__}) in {seconds:.0f} s: {summary}")
         clock[0] = time.perf_counter()
 
     with warnings.catch_warnings():
         warnings.simplefilter("always", FitWarning)
-        fit_components(components, data, settings, on_fit=saved)
+        fit_components(components, data, settings, on_fit=saved, restart_rhat=restart_rhat)
     write_atomically(Path(directory) / "fits.json", json.dumps(report, indent=2))
     return report
 

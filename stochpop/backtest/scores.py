@@ -14,9 +14,10 @@ Deterministic forecasts with lines (`line_scores`) have one interval, treated at
 and crps = |M - y| (the CRPS of a point forecast). Quantile forecasts (`quantile_scores`) are scored on
 the central intervals their quantiles form.
 
-Cases without a registered value are NaN and left out of every mean. `pooled` averages over the jump-offs
-that have a registered value at each horizon, each jump-off weighted equally (n says how many); the cases
-of one jump-off at different horizons are not independent, nor are neighbouring jump-offs.
+Cases without a registered value (or without a forecast) are NaN and left out of every mean. `pooled`
+averages over the jump-offs that have a registered value at each horizon, each jump-off weighted equally
+(n says how many); the cases of one jump-off at different horizons are not independent, nor are
+neighbouring jump-offs.
 """
 
 from collections.abc import Sequence
@@ -42,6 +43,8 @@ def _interval_cases(
     lower, upper = (
         bound.broadcast_like(registered).transpose(*registered.dims, "level") for bound in (lower, upper)
     )
+    forecast = (lower.notnull() & upper.notnull()).all("level")
+    registered = registered.where(forecast)  # a case needs both a forecast and a registered value
     observed = registered.notnull()
     alpha = 1 - lower["level"].values
     score = sr.interval_score(registered.values, lower.values, upper.values, alpha)
@@ -61,8 +64,9 @@ def _interval_cases(
 
 
 def sample_scores(forecast: xr.Dataset, registered: xr.Dataset, levels: Sequence[float]) -> xr.Dataset:
-    """Case scores of path samples `forecast` (..., draw, horizon) against `registered` (same dims but
-    draw): variables of the module docstring, dims (target, [jump_off,] horizon[, level])."""
+    """Case scores of path samples `forecast` (..., draw, horizon) against `registered` (..., horizon; dims
+    the forecast lacks, e.g. several simulated truths, broadcast): variables of the module docstring, dims
+    (target, [jump_off,] horizon[, level])."""
     samples = _by_target(forecast)
     observed = _by_target(registered, list(samples["target"].values))
     observed, samples = xr.align(observed, samples, join="left")
@@ -73,8 +77,8 @@ def sample_scores(forecast: xr.Dataset, registered: xr.Dataset, levels: Sequence
     lower = q.isel(quantile=slice(0, n)).rename(quantile="level").assign_coords(level=levels)
     upper = q.isel(quantile=slice(n, 2 * n)).rename(quantile="level").assign_coords(level=levels)
     cases = _interval_cases(observed, q.sel(quantile=0.5, drop=True), lower, upper)
-    ensemble = samples.transpose(..., "draw")
-    obs = observed.broadcast_like(ensemble.isel(draw=0, drop=True)).transpose(*ensemble.dims[:-1])
+    obs, ensemble = xr.broadcast(observed, samples.isel(draw=0, drop=True))
+    ensemble = samples.broadcast_like(ensemble).transpose(*obs.dims, "draw")
     crps = sr.crps_ensemble(obs.values, ensemble.values, m_axis=-1, estimator="fair")
     below = (ensemble < obs).mean("draw") + 0.5 * (ensemble == obs).mean("draw")
     cases["crps"] = obs.copy(data=np.asarray(crps)).where(obs.notnull())
