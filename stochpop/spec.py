@@ -53,6 +53,7 @@
     window = 25              # years of data each refit sees, up to the jump-off (not before the data)
     paths = 1000             # paths per jump-off
     levels = [0.5, 0.8, 0.95]  # central prediction intervals scored
+    restart_rhat = 1.05      # refit once with the next seed if a fit's max R-hat exceeds this (0: never)
 
 Every key is optional (defaults as above, except `outputs.alternatives`: all 15 of Table 4.2, and
 `pyramid_years`: the middle and last year). Unknown sections or keys, wrong types and bad values raise
@@ -137,6 +138,7 @@ class BacktestSpec:
     window: int = 25
     paths: int = 1000
     levels: tuple[float, ...] = (0.5, 0.8, 0.95)
+    restart_rhat: float = 1.05
 
     @property
     def jump_off_years(self) -> tuple[int, ...]:
@@ -199,6 +201,7 @@ AT_LEAST = {
     ("backtest", "horizon"): 1,
     ("backtest", "window"): 3,
     ("backtest", "paths"): 10,
+    ("backtest", "restart_rhat"): 0,
 }
 PROBABILITIES = {
     ("fit", "target_accept"),

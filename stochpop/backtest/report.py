@@ -216,7 +216,7 @@ def write_report(
     written = []
     for name, table in tables.items():
         path = tables_dir / f"{name}.csv"
-        table.to_csv(path, index=False, float_format="%.6g")
+        table.to_csv(path, index=False, float_format="%.10g")
         written.append(path)
     targets = [t for t in TARGETS if t in forecast]
     written += save(_coverage_figure(pooled_rows, targets), figures_dir / "coverage", formats)

@@ -41,9 +41,6 @@ from stochpop.pipeline import (
 from stochpop.spec import Spec, spec_from_dict, spec_to_dict
 
 SPEC_FILE = "spec.json"
-RESTART_RHAT = 1.05
-"""A refit whose largest R-hat exceeds this is run once more with the next seed (`pipeline.fit_components`):
-unattended back-tests meet the occasional chain stuck after a failed adaptation."""
 
 
 def jump_off_spec(spec: Spec, data: CountryData, jump_off: int) -> Spec:
@@ -79,7 +76,9 @@ def backtest_jump_off(
     horizon = run.projection.horizon
     clock = time.perf_counter()
     components = build_components(run, known)
-    fit_and_save(components, known, run.fit, directory, log, restart_rhat=RESTART_RHAT)
+    # Unattended refits meet the occasional chain stuck after a failed adaptation: restart those.
+    restart = spec.backtest.restart_rhat or None
+    fit_and_save(components, known, run.fit, directory, log, restart_rhat=restart)
     timing = {"fit_s": time.perf_counter() - clock}
     clock = time.perf_counter()
     projection = PathProjection.create(run, known, components, posterior_files(directory))

@@ -7,7 +7,8 @@ Per case, from the samples (`sample_scores`):
 * interval_score (level): the interval (Winkler) score (u - l) + 2/a (l - y)+ + 2/a (y - u)+, in the
   target's units (`scoringrules.interval_score`);
 * crps: the continuous ranked probability score of the ensemble (`scoringrules.crps_ensemble`, the
-  unbiased "fair" estimator over the paths), in the target's units;
+  probability-weighted-moment estimator: equal to the unbiased "fair" one, in O(m log m) time and O(m)
+  memory where "fair" forms every pair of the m paths), in the target's units;
 * median, error = median - registered, ape = |error| / |registered|; pit = the share of paths below the
   registered value (ties count half): uniform on [0, 1] if the forecasts are calibrated.
 Deterministic forecasts with lines (`line_scores`) have one interval, treated at a stated nominal level,
@@ -79,7 +80,7 @@ def sample_scores(forecast: xr.Dataset, registered: xr.Dataset, levels: Sequence
     cases = _interval_cases(observed, q.sel(quantile=0.5, drop=True), lower, upper)
     obs, ensemble = xr.broadcast(observed, samples.isel(draw=0, drop=True))
     ensemble = samples.broadcast_like(ensemble).transpose(*obs.dims, "draw")
-    crps = sr.crps_ensemble(obs.values, ensemble.values, m_axis=-1, estimator="fair")
+    crps = sr.crps_ensemble(obs.values, ensemble.values, m_axis=-1, estimator="pwm")
     below = (ensemble < obs).mean("draw") + 0.5 * (ensemble == obs).mean("draw")
     cases["crps"] = obs.copy(data=np.asarray(crps)).where(obs.notnull())
     cases["pit"] = below.where(obs.notnull())
