@@ -38,6 +38,11 @@ from stochpop.spec import Spec, SpecError, load_data, load_spec, spec_from_dict,
 
 SPEC_FILE = "spec.json"
 STORE = "paths.zarr"
+OVERRIDES = {
+    "paths": {"n": "paths", "seed": "seed", "workers": "workers", "chunk_size": "chunk_size"},
+    "backtest": {"jump_offs": "jumpoffs", "horizon": "horizon", "paths": "paths", "window": "window"},
+}
+"""Spec keys each command-line option overrides, by section: key -> option."""
 
 
 def _run_spec(out: Path) -> Spec:
@@ -47,20 +52,13 @@ def _run_spec(out: Path) -> Spec:
     return spec_from_dict(json.loads(path.read_text()), str(path))
 
 
-def _with_overrides(spec: Spec, args: argparse.Namespace) -> Spec:
-    """The spec with command-line overrides of [paths] and data.path applied (and validated)."""
-    paths = {
-        key: value
-        for key, value in (
-            ("n", args.paths),
-            ("seed", args.seed),
-            ("workers", args.workers),
-            ("chunk_size", args.chunk_size),
-        )
-        if value is not None
-    }
+def _with_overrides(spec: Spec, args: argparse.Namespace, section: str = "paths") -> Spec:
+    """The spec with command-line overrides of `section` (its keys in `OVERRIDES`) and data.path applied
+    (and validated)."""
     raw = spec_to_dict(spec)
-    raw["paths"].update(paths)
+    for key, option in OVERRIDES[section].items():
+        if getattr(args, option, None) is not None:
+            raw[section][key] = getattr(args, option)
     if getattr(args, "data", None):
         raw["data"]["path"] = str(Path(args.data).resolve())
     return spec_from_dict(raw, f"{spec.file} (with command-line options)")
@@ -135,18 +133,7 @@ def plot(args: argparse.Namespace) -> None:
 
 
 def backtest(args: argparse.Namespace) -> None:
-    spec = load_spec(args.spec)
-    raw = spec_to_dict(spec)
-    overrides = {
-        "jump_offs": args.jumpoffs,
-        "horizon": args.horizon,
-        "paths": args.paths,
-        "window": args.window,
-    }
-    raw["backtest"].update({key: value for key, value in overrides.items() if value is not None})
-    if args.data:
-        raw["data"]["path"] = str(Path(args.data).resolve())
-    spec = spec_from_dict(raw, f"{spec.file} (with command-line options)")
+    spec = _with_overrides(load_spec(args.spec), args, section="backtest")
     externals = [External.parse(text) for text in args.external]
     data = load_data(spec)
     out = Path(args.out)

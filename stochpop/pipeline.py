@@ -148,7 +148,7 @@ def fit_and_save(
     write directory/fits.json (seconds, diagnostics and seed per component); returns that report.
     FitWarnings are always shown."""
     files = posterior_files(directory)
-    files["mortality"].parent.mkdir(parents=True, exist_ok=True)
+    (Path(directory) / "posteriors").mkdir(parents=True, exist_ok=True)
     report: dict[str, dict[str, object]] = {}
     clock = [time.perf_counter()]
 

@@ -151,9 +151,9 @@ def jump_off_years(text: str) -> tuple[int, ...]:
     if len(parts) > 3 or not all(p.strip().isdigit() for p in parts):
         raise ValueError(f"{text!r} is not 'first:last:step', 'first:last' or one year")
     numbers = [int(p) for p in parts]
-    first, last, step = numbers[0], numbers[-1] if len(numbers) > 1 else numbers[0], 1
-    if len(numbers) == 3:
-        first, last, step = numbers
+    first = numbers[0]
+    last = numbers[1] if len(numbers) > 1 else first
+    step = numbers[2] if len(numbers) > 2 else 1
     if last < first or step < 1:
         raise ValueError(f"{text!r}: need first <= last and a step of at least 1")
     return tuple(range(first, last + 1, step))

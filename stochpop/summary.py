@@ -21,7 +21,9 @@ def quantiles(paths: xr.Dataset | xr.DataArray, q: Sequence[float] = DEFAULT_QUA
     return dataset.quantile(list(q), dim="draw", skipna=False)
 
 
-def intervals(paths: xr.Dataset, levels: Sequence[float] = (0.5, 0.8, 0.95)) -> xr.Dataset:
+def intervals(
+    paths: xr.Dataset | xr.DataArray, levels: Sequence[float] = (0.5, 0.8, 0.95)
+) -> xr.Dataset | xr.DataArray:
     """Central prediction intervals: `lower`/`upper` variables with a `level` dim (e.g. 0.8 -> 10%-90%)."""
     lower = paths.quantile([(1 - lv) / 2 for lv in levels], dim="draw", skipna=False).rename(quantile="level")
     upper = paths.quantile([(1 + lv) / 2 for lv in levels], dim="draw", skipna=False).rename(quantile="level")

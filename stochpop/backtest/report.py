@@ -107,9 +107,9 @@ def calibration_table(cases: xr.Dataset, max_horizon: int = CALIBRATION_HORIZON)
     together = covered.mean(("target", "jump_off", "horizon")).to_dataframe("coverage").reset_index()
     together = together.assign(target="all", n=int(near["registered"].notnull().sum()))
     table = pd.concat([per_target, together], ignore_index=True)
-    goals = {0.8: (0.75, 0.85), 0.95: (0.92, 0.98)}
-    table["goal_low"] = table["level"].map(lambda lv: goals.get(round(lv, 3), (np.nan,))[0])
-    table["goal_high"] = table["level"].map(lambda lv: goals.get(round(lv, 3), (np.nan, np.nan))[1])
+    level = table["level"].round(3)
+    table["goal_low"] = level.map({0.8: 0.75, 0.95: 0.92})
+    table["goal_high"] = level.map({0.8: 0.85, 0.95: 0.98})
     table["within_goal"] = (table["coverage"] >= table["goal_low"]) & (
         table["coverage"] <= table["goal_high"]
     )

@@ -28,12 +28,19 @@ import scoringrules as sr
 import xarray as xr
 
 from stochpop.backtest.targets import TARGETS
+from stochpop.summary import intervals
 
 
 def _by_target(dataset: xr.Dataset, targets: Sequence[str] | None = None) -> xr.DataArray:
     """The targets of a dataset stacked on a `target` dim (float64)."""
     names = [t for t in (targets or TARGETS) if t in dataset]
     return dataset[names].to_dataarray("target").astype(np.float64)
+
+
+def _registered_for(forecast: xr.DataArray, registered: xr.Dataset) -> tuple[xr.DataArray, xr.DataArray]:
+    """The registered values of the forecast's targets, and the forecast, aligned on the registered cases."""
+    observed = _by_target(registered, list(forecast["target"].values))
+    return xr.align(observed, forecast, join="left")
 
 
 def _interval_cases(
@@ -68,16 +75,12 @@ def sample_scores(forecast: xr.Dataset, registered: xr.Dataset, levels: Sequence
     """Case scores of path samples `forecast` (..., draw, horizon) against `registered` (..., horizon; dims
     the forecast lacks, e.g. several simulated truths, broadcast): variables of the module docstring, dims
     (target, [jump_off,] horizon[, level])."""
-    samples = _by_target(forecast)
-    observed = _by_target(registered, list(samples["target"].values))
-    observed, samples = xr.align(observed, samples, join="left")
-    levels = np.asarray(levels, dtype=float)
-    tails = np.concatenate([(1 - levels) / 2, (1 + levels) / 2, [0.5]])
-    q = samples.quantile(tails, dim="draw")
-    n = levels.size
-    lower = q.isel(quantile=slice(0, n)).rename(quantile="level").assign_coords(level=levels)
-    upper = q.isel(quantile=slice(n, 2 * n)).rename(quantile="level").assign_coords(level=levels)
-    cases = _interval_cases(observed, q.sel(quantile=0.5, drop=True), lower, upper)
+    observed, samples = _registered_for(_by_target(forecast), registered)
+    bounds = intervals(samples, levels)
+    median = samples.median("draw", skipna=False)
+    cases = _interval_cases(
+        observed, median, bounds.sel(bound="lower", drop=True), bounds.sel(bound="upper", drop=True)
+    )
     obs, ensemble = xr.broadcast(observed, samples.isel(draw=0, drop=True))
     ensemble = samples.broadcast_like(ensemble).transpose(*obs.dims, "draw")
     crps = sr.crps_ensemble(obs.values, ensemble.values, m_axis=-1, estimator="pwm")
@@ -90,9 +93,7 @@ def sample_scores(forecast: xr.Dataset, registered: xr.Dataset, levels: Sequence
 def line_scores(lines: xr.Dataset, registered: xr.Dataset, level: float = 0.8) -> xr.Dataset:
     """Case scores of a deterministic forecast with L/M/H lines (dim `line`): the L-H band as a central
     interval of nominal `level`, M as the median; crps = |M - y|; no pit."""
-    by_line = _by_target(lines)
-    observed = _by_target(registered, list(by_line["target"].values))
-    observed, by_line = xr.align(observed, by_line, join="left")
+    observed, by_line = _registered_for(_by_target(lines), registered)
     band = by_line.expand_dims(level=[level])
     cases = _interval_cases(
         observed,
