@@ -3,7 +3,8 @@
 A code has four letters: fertility, life expectancy, internal migration, immigration. L/M/H take the
 component's quantile path (default 10/50/90%) cell by cell over the draws; for life expectancy H means
 *low* mortality (the 10% quantile of death rates). K holds the medium path's first projection year
-constant; 0 sets migration to zero. The national model has no internal migration, so its letter must be
+constant; 0 sets every migration variable of the rate set (net, or immigration and emigration) to zero, so
+all codes share one set of variables. The national model has no internal migration, so its letter must be
 M or 0 (both mean none here); immigration 0 gives zero net migration (MMM0, MM00).
 
 The result is a rate set without a `draw` dim, run through the same kernel as the paths.
@@ -58,11 +59,10 @@ def alternative_rates(letters: xr.Dataset, code: str) -> xr.Dataset:
             "mortality": letters["mortality"].sel(letter=life, drop=True),
         }
     )
-    if immigration == "0":
-        out["net_migration"] = xr.zeros_like(out["mortality"])
-        return out
-    for name in MIGRATION_VARIABLES:
-        if name in letters:
+    for name in (name for name in MIGRATION_VARIABLES if name in letters):
+        if immigration == "0":
+            out[name] = xr.zeros_like(letters[name].sel(letter="M", drop=True))
+        else:
             # Emigration probabilities stay at the medium path: the letter is about immigration.
             out[name] = letters[name].sel(letter="M" if name == "emigration" else immigration, drop=True)
     return out

@@ -194,19 +194,28 @@ def project(
     rates_fn: Callable[[Any], Rates] | None = None,
     config: KernelConfig = DEFAULT_CONFIG,
     flows_by_age: bool = False,
-) -> tuple[Array, Flows]:
+    observe: Callable[[Array, Flows, Any], Any] | None = None,
+) -> Any:
     """Project `population` (..., 2, A) over the years of `inputs`, whose pytree leaves lead with year.
 
     `inputs` are `Rates` (each leaf (years, ...)), or, with `rates_fn`, any low-dimensional per-year pytree
     that `rates_fn` turns into `Rates` inside the scan (e.g. Lee-Carter indices per path), so full rate
     arrays never sit in memory. Returns populations at the end of each year (years, ..., 2, A) and the
     stacked `Flows`, by sex (years, ..., 2) or, with `flows_by_age`, by sex and age (years, ..., 2, A).
+
+    `observe(population, flows, x)`, if given, says what to keep of each year instead: it gets the
+    population at the end of the year, the year's `Flows` by sex and age and the year's input, returns any
+    pytree, and `project` returns those stacked over years (e.g. indicators computed inside the scan).
     """
     to_rates = rates_fn if rates_fn is not None else (lambda x: x)
 
-    def step(pop: Array, x: Any) -> tuple[Array, tuple[Array, Flows]]:
-        following, flows = project_year(pop, to_rates(x), config)
-        return following, (following, flows if flows_by_age else sum_over_age(flows))
+    def kept(following: Array, flows: Flows, x: Any) -> Any:
+        if observe is not None:
+            return observe(following, flows, x)
+        return following, flows if flows_by_age else sum_over_age(flows)
 
-    _, (populations, flows) = jax.lax.scan(step, population, inputs)
-    return populations, flows
+    def step(pop: Array, x: Any) -> tuple[Array, Any]:
+        following, flows = project_year(pop, to_rates(x), config)
+        return following, kept(following, flows, x)
+
+    return jax.lax.scan(step, population, inputs)[1]

@@ -14,6 +14,8 @@ triangles' exposures (`exposure_lower_share`), which matters where neighbouring 
 Parallelogram sums over ages equal square sums where the oldest square is an open age group.
 """
 
+from typing import Any
+
 import numpy as np
 import xarray as xr
 
@@ -60,17 +62,21 @@ def squares_to_parallelograms(
         lam = lower_share.sel({d: squares[d].values for d in lower_share.dims if d in squares.dims})
     if open_age:
         lam = lam.where(lam["age"] != ages[-1], 1.0)
-    # NumPy along the age axis (xarray's shift copies through a padded array, several times slower)
-    axis = squares.get_axis_num("age")
-    values = squares.values
     share = lam.expand_dims([d for d in squares.dims if d not in lam.dims]).transpose(*squares.dims).values
-    out = share * values
-    later, earlier = [slice(None)] * values.ndim, [slice(None)] * values.ndim
-    later[axis], earlier[axis] = slice(1, None), slice(None, -1)
-    out[tuple(later)] += ((1 - share) * values)[tuple(earlier)]
-    if ages[0] > 0:
-        # The youngest age's previous square is not observed: assume it equals the youngest square.
-        first = [slice(None)] * values.ndim
-        first[axis] = slice(0, 1)
-        out[tuple(first)] += 0.5 * values[tuple(first)]
-    return squares.copy(data=out.astype(values.dtype, copy=False))
+    axis = squares.get_axis_num("age")
+    out = parallelogram_values(
+        np.moveaxis(squares.values, axis, -1), np.moveaxis(share, axis, -1), repeat_youngest=ages[0] > 0
+    )
+    return squares.copy(data=np.moveaxis(out, -1, axis).astype(squares.dtype, copy=False))
+
+
+def parallelogram_values(squares: Any, lower_share: Any, xp: Any = np, repeat_youngest: bool = False) -> Any:
+    """The Lexis formula on arrays with the age axis last, NumPy or JAX (xp): lower_share(x) square(x) +
+    (1 - lower_share(x - 1)) square(x - 1), `lower_share` broadcasting against `squares`. The square before
+    the youngest is empty, or with `repeat_youngest` equal to the youngest (half of it in its upper
+    triangle)."""
+    lower = lower_share * squares
+    upper = (1 - lower_share) * squares
+    before_youngest = 0.5 * squares[..., :1] if repeat_youngest else xp.zeros_like(squares[..., :1])
+    before_youngest = xp.broadcast_to(before_youngest, upper[..., :1].shape)
+    return lower + xp.concatenate([before_youngest, upper[..., :-1]], axis=-1)

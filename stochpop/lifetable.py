@@ -134,9 +134,21 @@ def e0(m: np.ndarray, sex: str | np.ndarray) -> np.ndarray:
 
 
 def e0_by_sex(m: Any, xp: Any = np) -> Any:
-    """e0 of rates m (..., sex, age 0..) with the sex axis in `SEXES` order, NumPy or JAX (xp)."""
+    """e0 of rates m (..., sex, age 0..) with the sex axis in `SEXES` order, NumPy or JAX (xp).
+
+    The life table of `person_years`, summed from the open age down: e(open) = 1 / m and
+    e(x) = L(x) / l(x) + (1 - q(x)) e(x + 1) with L(x) / l(x) = 1 - (1 - a(x)) q(x) (Horner's scheme). With
+    no cumulative product along the age axis, `jit` makes it one fused pass over the ages.
+    """
     is_male = xp.asarray([label == "male" for label in SEXES])
-    return person_years(m, separation_factor_by_sex(m[..., 0], is_male, xp), xp)["Lx"].sum(axis=-1)
+    a0 = separation_factor_by_sex(m[..., 0], is_male, xp)
+    m_open = m[..., -1]
+    e = xp.where(m_open > 0, 1 / xp.where(m_open > 0, m_open, 1.0), xp.inf)
+    for x in range(m.shape[-1] - 2, -1, -1):
+        a = a0 if x == 0 else 0.5
+        q = xp.minimum(m[..., x] / (1 + (1 - a) * m[..., x]), 1.0)
+        e = 1 - (1 - a) * q + (1 - q) * xp.where(q < 1, e, 0.0)
+    return e
 
 
 def life_expectancy_from_q(q: np.ndarray) -> np.ndarray:

@@ -31,12 +31,15 @@ import xarray as xr
 from stochpop.alternatives import alternative_rates, letter_paths
 from stochpop.components.base import (
     Component,
+    Drivers,
     FitSettings,
     FitWarning,
     Paths,
     load_posterior,
+    path_indices,
     read_diagnostics,
     save_posterior,
+    values_by_year,
 )
 from stochpop.components.fertility import FertilityModel
 from stochpop.components.migration import GrossMigrationModel, NetMigrationModel
@@ -44,8 +47,10 @@ from stochpop.components.mortality import CoherentLeeCarter, LeeCarter
 from stochpop.data.container import CountryData
 from stochpop.indicators import indicators
 from stochpop.projection import project_rates
-from stochpop.rate_paths import rate_paths, woman_years_per_woman
-from stochpop.results import FLOW_UNITS
+from stochpop.rate_paths import RateConversion, kernel_rates, rate_set, woman_years_per_woman
+from stochpop.rates import to_kernel_ages
+from stochpop.results import paths_dataset
+from stochpop.simulation import simulate_paths
 from stochpop.spec import Spec
 
 COMPONENTS = ("mortality", "fertility", "migration")
@@ -221,66 +226,50 @@ class PathProjection:
     def event_years(self) -> np.ndarray:
         return np.arange(self.jump_off, self.jump_off + self.horizon)
 
-    def forecasts(self, paths: Paths) -> dict[str, xr.Dataset]:
-        """Every component's forecast for the event years, for `paths` (a count or path indices)."""
+    def drivers(self, paths: Paths) -> dict[str, Drivers]:
+        """Every component's `Drivers` for the event years, for `paths` (a count or path indices)."""
         key = jax.random.PRNGKey(self.seed)
         return {
-            name: self.components[name].forecast(
+            name: self.components[name].drivers(
                 _posterior(self.posteriors[name]), self.event_years, paths, jax.random.fold_in(key, i)
             )
             for i, name in enumerate(COMPONENTS)
         }
 
-    def rates(self, paths: Paths) -> tuple[xr.Dataset, dict[str, xr.Dataset]]:
-        """The kernel rate paths (draw, year, ...) and the forecasts they came from."""
-        forecasts = self.forecasts(paths)
-        return rate_paths(forecasts, self.fertility_ratio, self.event_years), forecasts
+    def conversion(self) -> RateConversion:
+        """The `RateConversion` of the fertility component's ages and the data's woman-years per woman."""
+        ages = _posterior(self.posteriors["fertility"]).posterior["age"].values
+        return RateConversion.create(ages, self.fertility_ratio)
+
+    def rates(self, paths: Paths) -> xr.Dataset:
+        """The kernel rate set (draw, year, ...) of `paths`."""
+        drivers = self.drivers(paths)
+        values = {name: values_by_year(self.components[name], drivers[name]) for name in COMPONENTS}
+        return rate_set(kernel_rates(values, self.conversion()), path_indices(paths), self.event_years)
 
     def __call__(self, start: int, stop: int) -> xr.Dataset:
-        """Paths start..stop-1: population (year, draw, sex, age) and flows by sex (event_year, draw, sex;
-        `births_by_sex`, ...) from the kernel, their `indicators` (total population as `total_population`,
-        events as totals), and the components' tfr (event_year, draw) and e0 (event_year, draw, sex).
-        ValueError if any value is not finite or any population negative."""
-        rates, forecasts = self.rates(np.arange(start, stop))
-        result = project_rates(self.initial, rates, self.jump_off, self.horizon, double_precision=False)
-        flows = {name: f"{name}_by_sex" for name in FLOW_UNITS}
-        derived = indicators(result).rename(population="total_population")
-        by_event_year = {"year": "event_year"}
-        components = {
-            "tfr": forecasts["fertility"]["tfr"].rename(by_event_year),
-            "e0": forecasts["mortality"]["e0"].rename(by_event_year),
-        }
-        out = xr.merge([result.rename(flows), derived, xr.Dataset(components)], join="exact")
-        check_paths(out, start, stop)
-        return out
-
-
-def check_paths(paths: xr.Dataset, start: int, stop: int) -> None:
-    """ValueError naming the variable and paths if anything is NaN/infinite or a population negative."""
-    for name, variable in paths.data_vars.items():
-        values = np.asarray(variable.values)
-        if not np.isfinite(values).all():
-            raise ValueError(f"paths {start}-{stop - 1}: {name} has non-finite values")
-    if float(paths["population"].min()) < 0:
-        raise ValueError(f"paths {start}-{stop - 1}: negative population")
+        """Paths start..stop-1 (`simulation.simulate_paths`, labelled by `results.paths_dataset`): population
+        (year, draw, sex, age), flows by sex (`births_by_sex`, ...), the population's indicators, event
+        totals, e0 and tfr. ValueError naming the variables if any value is not finite or any population
+        negative."""
+        draws = np.arange(start, stop)
+        initial = to_kernel_ages(self.initial).transpose("sex", "age").values.astype(np.float32)
+        components = tuple((name, self.components[name]) for name in COMPONENTS)
+        outputs, checks = simulate_paths(components, self.drivers(draws), initial, self.conversion())
+        failed = [name for name, ok in checks.items() if not bool(ok)]
+        if failed:
+            raise ValueError(f"paths {start}-{stop - 1}: non-finite or negative values in {failed}")
+        return paths_dataset(outputs, draws, self.jump_off)
 
 
 def project_alternatives(
     projection: PathProjection, codes: Sequence[str], n_paths: int, levels: dict[str, float]
 ) -> xr.Dataset:
     """`indicators` (dim `alternative`) of SSB's deterministic alternatives (`alternatives.alternative_rates`)
-    built from the rate quantile paths (`alternatives.letter_paths`) of paths 0..n_paths-1, each run
-    through the same kernel."""
-    letters = letter_paths(projection.rates(n_paths)[0], levels)
-    results = [
-        indicators(
-            project_rates(
-                projection.initial,
-                alternative_rates(letters, code),
-                projection.jump_off,
-                projection.horizon,
-            )
-        ).rename(population="total_population")
-        for code in codes
-    ]
-    return xr.concat(results, dim=pd.Index(list(codes), name="alternative"))
+    built from the rate quantile paths (`alternatives.letter_paths`) of paths 0..n_paths-1, all run
+    through the kernel at once."""
+    letters = letter_paths(projection.rates(n_paths), levels)
+    rates = xr.concat(
+        [alternative_rates(letters, code) for code in codes], dim=pd.Index(list(codes), name="alternative")
+    )
+    return indicators(project_rates(projection.initial, rates, projection.jump_off, projection.horizon))

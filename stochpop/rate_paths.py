@@ -1,28 +1,36 @@
-"""Component forecasts -> kernel rate paths: a rate set (`stochpop.rates`) with a `draw` dim.
+"""Component values -> kernel rates, on arrays (inside the projection's scan) or as a labelled rate set.
 
 Components forecast in the registers' conventions: mortality as central death rates by completed age
 (Lexis squares), fertility as ASFR per woman-year by completed age. The kernel applies rates by age at
-the end of the year to the 1 January stock aged one year, so both are converted here:
+the end of the year to the 1 January stock aged one year, so both are converted (`kernel_rates`):
 
-* mortality: squares -> parallelograms (`rates.mortality_end_of_year`), the cumulative hazard a cohort
-  meets over the year;
+* mortality: squares -> parallelograms (`lexis.parallelogram_values` with the time-spent shares of
+  `lexis.lower_triangle_share`), the cumulative hazard a cohort meets over the year;
 * fertility: births per woman-year in the parallelogram of age x, 0.5 f(x - 1) + 0.5 f(x), times the
   woman-years a woman at risk lives in it (about 1; below 1 where women die or emigrate during the year,
   above where immigrants add exposure). That factor is measured on the last observed years
-  (`woman_years_per_woman`: observed births per woman at risk over the parallelogram ASFR) and held.
+  (`woman_years_per_woman`: observed births per woman at risk over the parallelogram ASFR) and held. The
+  conversion is linear, so it is one matrix (`fertility_matrix`).
 
-Migration forecasts are already by age at end of year (net persons, or immigrants and emigration
+Migration values are already by age at end of year (net persons, or immigrants and emigration
 probabilities) and pass through.
 """
 
 from collections.abc import Mapping
+from typing import NamedTuple
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
+from stochpop.conventions import SEXES
 from stochpop.data.container import CountryData
-from stochpop.lexis import squares_to_parallelograms
-from stochpop.rates import FERTILITY_AGES, MIGRATION_VARIABLES, mortality_end_of_year, observed_fertility
+from stochpop.kernel import Rates
+from stochpop.lexis import lower_triangle_share, parallelogram_values, squares_to_parallelograms
+from stochpop.rates import FERTILITY_AGES, KERNEL_AGES, MIGRATION_VARIABLES, observed_fertility
+
+Array = jax.Array
 
 
 def asfr_parallelograms(asfr: xr.DataArray) -> xr.DataArray:
@@ -52,14 +60,53 @@ def kernel_fertility(asfr: xr.DataArray, ratio: xr.DataArray) -> xr.DataArray:
     return rates
 
 
-def rate_paths(forecasts: Mapping[str, xr.Dataset], ratio: xr.DataArray, years: np.ndarray) -> xr.Dataset:
-    """The kernel rate set (draw, year, ...) for event `years` from the forecasts of the three components
-    (keys mortality, fertility, migration; each with the same `draw` paths)."""
-    mortality = forecasts["mortality"]["mortality"].sel(year=years)
-    out = {
-        "mortality": mortality_end_of_year(mortality).astype(mortality.dtype),
-        "fertility": kernel_fertility(forecasts["fertility"]["fertility"].sel(year=years), ratio),
+def fertility_matrix(ages: np.ndarray, ratio: xr.DataArray) -> np.ndarray:
+    """`kernel_fertility` as a matrix (age, mother_age 15..49): ASFR at completed `ages` times it gives births
+    per woman at risk."""
+    unit = xr.DataArray(np.eye(len(ages)), dims=("unit", "age"), coords={"age": np.asarray(ages)})
+    return kernel_fertility(unit, ratio).transpose("unit", "mother_age").values
+
+
+class RateConversion(NamedTuple):
+    """What `kernel_rates` needs besides the values (float32 arrays, so it can be a `jit` argument).
+
+    mortality_share: (age 0..119,) lower-triangle shares of the death rates by time spent;
+    fertility: (age, mother_age 15..49) `fertility_matrix` for the fertility component's ages.
+    """
+
+    mortality_share: Array
+    fertility: Array
+
+    @classmethod
+    def create(cls, fertility_ages: np.ndarray, ratio: xr.DataArray) -> "RateConversion":
+        """The conversion for ASFR at `fertility_ages` with woman-years per woman `ratio`."""
+        share = lower_triangle_share(KERNEL_AGES)
+        return cls(*(jnp.asarray(a, jnp.float32) for a in (share, fertility_matrix(fertility_ages, ratio))))
+
+
+def kernel_rates(values: Mapping[str, Mapping[str, Array]], conversion: RateConversion) -> Rates:
+    """Kernel `Rates` from the components' `values` (keys mortality, fertility, migration; any leading dims,
+    e.g. (draw,) for one year or (draw, year))."""
+    mortality = parallelogram_values(values["mortality"]["mortality"], conversion.mortality_share, jnp)
+    fertility = jnp.matmul(
+        values["fertility"]["fertility"], conversion.fertility, precision=jax.lax.Precision.HIGHEST
+    )
+    migration = values["migration"]
+    return Rates(
+        fertility=fertility,
+        mortality=mortality,
+        **{name: migration[name] for name in MIGRATION_VARIABLES if name in migration},
+    )
+
+
+def rate_set(rates: Rates, draws: np.ndarray, years: np.ndarray) -> xr.Dataset:
+    """Kernel rates (draw, year, ...) as a labelled rate set (`stochpop.rates`)."""
+    cells = ("draw", "year", "sex", "age")
+    out = {"fertility": (("draw", "year", "mother_age"), np.asarray(rates.fertility))}
+    out |= {
+        name: (cells, np.asarray(value))
+        for name, value in rates._asdict().items()
+        if value is not None and name != "fertility"
     }
-    migration = forecasts["migration"]
-    out.update({name: migration[name].sel(year=years) for name in MIGRATION_VARIABLES if name in migration})
-    return xr.Dataset(out)
+    coords = {"draw": draws, "year": years, "sex": list(SEXES), "age": KERNEL_AGES}
+    return xr.Dataset(out, coords={**coords, "mother_age": FERTILITY_AGES})

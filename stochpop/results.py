@@ -1,9 +1,11 @@
 """Kernel outputs -> labelled `xr.Dataset` (the one results format, deterministic or stochastic).
 
-Variables:
+Variables of `projection_dataset`:
 * population (year, [draw], sex, age): persons on 1 January of `year`, from the jump-off year on;
 * births, deaths, emigrations, immigrations (event_year, [draw], sex): events during `event_year`,
   by age at end of year where the kernel returned them by age (then with an `age` dim).
+`paths_dataset` labels a chunk of sampled paths (`simulation.simulate_paths`) the same way, the flows by
+sex then named `<flow>_by_sex` beside the indicators.
 """
 
 import numpy as np
@@ -55,4 +57,26 @@ def projection_dataset(
             coords={"event_year": event_years, **{d: coords[d] for d in dims if d in coords}},
             attrs={"units": units, "age": "age at end of year"},
         )
+    return xr.Dataset(data, attrs={"jump_off": jump_off})
+
+
+def paths_dataset(outputs: dict[str, np.ndarray], draws: np.ndarray, jump_off: int) -> xr.Dataset:
+    """Label the outputs of `simulation.simulate_paths` for paths `draws` projected from 1 January
+    `jump_off`: arrays with horizon + 1 steps are by stock `year`, with horizon steps by `event_year`; the
+    next dims are draw, sex, age."""
+    horizon = outputs["births"].shape[0]
+    stock_years = np.arange(jump_off, jump_off + horizon + 1)
+    coords = {"sex": list(SEXES), "age": KERNEL_AGES, "draw": draws}
+    data = {}
+    for name, values in outputs.items():
+        values = np.asarray(values)
+        time = "year" if values.shape[0] == horizon + 1 else "event_year"
+        dims = (time, "draw", "sex", "age")[: values.ndim]
+        time_coord = {time: stock_years if time == "year" else stock_years[:-1]}
+        data[name] = xr.DataArray(
+            values, dims=dims, coords={**time_coord, **{d: coords[d] for d in dims[1:]}}, name=name
+        )
+    data["population"].attrs = {"units": "persons", "reference": "1 January"}
+    for name, units in FLOW_UNITS.items():
+        data[f"{name}_by_sex"].attrs = {"units": units}
     return xr.Dataset(data, attrs={"jump_off": jump_off})

@@ -176,3 +176,25 @@ def test_rates_generated_inside_scan_equal_rates_as_inputs():
             Rates(fertility=jnp.broadcast_to(fert, (YEARS, PATHS, 35)), mortality=jnp.asarray(mortality)),
         )
     np.testing.assert_allclose(inside, outside, rtol=1e-12)
+
+
+def test_observe_keeps_what_it_is_given_of_each_year():
+    """`observe` sees each year's end population, flows by age and input: its outputs equal quantities
+    computed from the default outputs (populations and flows by age)."""
+    rng = np.random.default_rng(5)
+    inputs = random_inputs(rng)
+
+    def observe(population, flows, x):
+        return {"old": population[..., 65:].sum((-2, -1)), "deaths": flows.deaths, "m": x.mortality[..., 0]}
+
+    with jax.enable_x64(True):
+        rates = Rates(
+            fertility=jnp.asarray(inputs["fertility"]),
+            mortality=jnp.asarray(inputs["mortality"]),
+            net_migration=jnp.asarray(inputs["net"]),
+        )
+        populations, flows = project(jnp.asarray(inputs["pop"]), rates, flows_by_age=True)
+        kept = project(jnp.asarray(inputs["pop"]), rates, observe=observe)
+    np.testing.assert_allclose(kept["old"], np.asarray(populations)[..., 65:].sum((-2, -1)), rtol=1e-12)
+    np.testing.assert_allclose(kept["deaths"], flows.deaths, rtol=1e-12)
+    np.testing.assert_array_equal(kept["m"], inputs["mortality"][..., 0])

@@ -132,3 +132,17 @@ def test_e0_by_sex_in_jax_equals_the_numpy_life_table():
     np.testing.assert_allclose(e0_by_sex(m), expected, rtol=1e-12)
     with jax.enable_x64(True):
         np.testing.assert_allclose(jax.jit(lambda x: e0_by_sex(x, jnp))(m), expected, rtol=1e-12)
+
+
+def test_e0_by_sex_where_the_table_ends_early_or_never():
+    """An open age with no deaths gives infinite e0; a certain death before it leaves e0 finite and equal to
+    the NumPy life table's (which zeroes the person-years nobody lives)."""
+    m = np.full((2, 2, 5), 0.1)
+    m[0, :, -1] = 0.0  # open age without deaths, reached with survivors
+    m[1, :, 2] = 1e9  # q = 1 at age 2: nobody reaches the open age, whose m is 0
+    m[1, :, -1] = 0.0
+    out = e0_by_sex(m)
+    assert np.isinf(out[0]).all()
+    expected = [e0(m[1, 0], "female"), e0(m[1, 1], "male")]
+    np.testing.assert_allclose(out[1], expected, rtol=1e-12)
+    np.testing.assert_allclose(jax.jit(lambda x: e0_by_sex(x, jnp))(m.astype(np.float32)), out, rtol=1e-5)

@@ -8,6 +8,7 @@ fits with default settings)."""
 import json
 import warnings
 
+import jax
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,10 +19,18 @@ from stochpop.components.base import FitWarning
 from stochpop.conventions import SEXES
 from stochpop.data.hmd import read_hmd_lifetable
 from stochpop.distributed import dask_client, open_results, run_chunks
-from stochpop.indicators import observed_indicators
-from stochpop.pipeline import PathProjection, build_components, posterior_files, project_alternatives
+from stochpop.indicators import indicators, observed_indicators
+from stochpop.pipeline import (
+    COMPONENTS,
+    PathProjection,
+    _posterior,
+    build_components,
+    posterior_files,
+    project_alternatives,
+)
+from stochpop.projection import project_rates
 from stochpop.rate_paths import asfr_parallelograms, kernel_fertility, woman_years_per_woman
-from stochpop.rates import aged_population
+from stochpop.rates import aged_population, mortality_end_of_year
 from stochpop.spec import load_data
 from stochpop.summary import quantiles, variants
 
@@ -118,6 +127,48 @@ def test_killed_run_resumes_to_the_uninterrupted_result(projection, tmp_path):
     xr.testing.assert_identical(run_chunks(projection, 40, 10, store).load(), whole)
     with pytest.raises(ValueError, match="cannot resume"):
         run_chunks(projection, 40, 10, store, identity={"seed": 99})
+
+
+def test_paths_equal_their_rate_set_through_the_kernel(projection, paths):
+    """The compiled chunk (rates built year by year inside the scan, indicators of each year's population)
+    equals the materialised rate set of the same paths run through `project_rates` with `indicators`."""
+    rates = projection.rates(np.arange(40))
+    separate = project_rates(projection.initial, rates, projection.jump_off, projection.horizon)
+    expected = indicators(separate)
+    for name in ("total_population", "age_80_plus", "median_age", "births", "deaths", "net_migration"):
+        np.testing.assert_allclose(
+            paths[name].transpose(*expected[name].dims), expected[name], rtol=2e-5, err_msg=name
+        )
+    np.testing.assert_allclose(
+        paths["population"].transpose(*separate["population"].dims),
+        separate["population"],
+        rtol=1e-4,
+        atol=1e-2,
+    )
+    # the components' own indicators are their forecasts' values
+    key = jax.random.fold_in(jax.random.PRNGKey(projection.seed), COMPONENTS.index("fertility"))
+    forecast = projection.components["fertility"].forecast(
+        _posterior(projection.posteriors["fertility"]), projection.event_years, 40, key
+    )
+    np.testing.assert_allclose(paths["tfr"].transpose("draw", "event_year"), forecast["tfr"], rtol=1e-6)
+
+
+def test_kernel_rates_equal_the_labelled_conversions(projection):
+    """The array conversion of the components' values (parallelograms, the fertility matrix) equals the
+    labelled one: `rates.mortality_end_of_year` and `rate_paths.kernel_fertility` of the forecasts."""
+    rates = projection.rates(5)
+    key = jax.random.PRNGKey(projection.seed)
+    forecasts = {
+        name: projection.components[name].forecast(
+            _posterior(projection.posteriors[name]), projection.event_years, 5, jax.random.fold_in(key, i)
+        )
+        for i, name in enumerate(COMPONENTS)
+    }
+    mortality = mortality_end_of_year(forecasts["mortality"]["mortality"])
+    np.testing.assert_allclose(rates["mortality"], mortality.transpose(*rates["mortality"].dims), rtol=1e-6)
+    fertility = kernel_fertility(forecasts["fertility"]["fertility"], projection.fertility_ratio)
+    np.testing.assert_allclose(rates["fertility"], fertility.transpose(*rates["fertility"].dims), rtol=1e-6)
+    xr.testing.assert_equal(rates["immigration"], forecasts["migration"]["immigration"])
 
 
 def test_every_path_adds_up_and_is_sane(paths):

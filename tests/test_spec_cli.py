@@ -1,11 +1,13 @@
 """Specifications, indicators and the `stochpop` command's handling of bad specs."""
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import xarray as xr
 
 from stochpop.cli import main
-from stochpop.indicators import indicators, median_age
+from stochpop.indicators import indicators, median_age, stock_indicators
 from stochpop.spec import SpecError, load_spec, parse_spec, spec_from_dict, spec_to_dict
 
 
@@ -82,3 +84,17 @@ def test_run_with_bad_spec_fails_cleanly(tmp_path, capsys):
     assert main(["run", str(spec), "--out", str(out)]) == 2
     assert "projection.horizon: must be at least 1" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_stock_indicators_in_jax_equal_numpy():
+    rng = np.random.default_rng(1)
+    pop = rng.uniform(0, 1000, size=(4, 3, 2, 120)).astype(np.float32)
+    pop[0, 0] = 0.0  # an empty population: median age NaN
+    expected = stock_indicators(pop)
+    with jax.enable_x64(False):
+        got = jax.jit(lambda p: stock_indicators(p, jnp))(pop)
+    assert set(got) == set(expected)
+    for name, value in expected.items():
+        np.testing.assert_allclose(got[name], value, rtol=2e-5, equal_nan=True, err_msg=name)
+    assert np.isnan(expected["median_age"][0, 0])
+    np.testing.assert_allclose(expected["age_80_plus"], pop.sum(-2)[..., 80:].sum(-1), rtol=1e-6)

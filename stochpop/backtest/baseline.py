@@ -95,7 +95,7 @@ def ssb_like_lines(data: CountryData, jump_off: int, horizon: int, first_year: i
         [alternative_rates(letters, code) for code in LINE_CODES.values()], dim="line"
     ).assign_coords(line=list(LINE_CODES))
     initial = data.population.sel(year=jump_off, drop=True)
-    runs = indicators(project_rates(initial, rates, jump_off, horizon)).rename(population="total_population")
+    runs = indicators(project_rates(initial, rates, jump_off, horizon))
     runs["tfr"] = tfr.rename(letter="line", year="event_year")
     runs["e0"] = e0.rename(letter="line", year="event_year")
     targets = on_horizon(runs, jump_off, horizon)

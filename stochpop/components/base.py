@@ -1,9 +1,13 @@
 """What every component shares: fitting a NumPyro model (NUTS or SVI) into ArviZ InferenceData,
 convergence diagnostics that warn loudly, saving and reloading posteriors, and drawing parameter sets.
 
-A component is a small frozen dataclass of options with two methods (see `Component`):
-`fit(data, settings) -> az.InferenceData` and `forecast(idata, years, paths, key) -> xr.Dataset`.
-Model code (NumPyro functions) and pure transforms live beside it in the component's own module.
+A component is a small frozen dataclass of options with these methods (see `Component`):
+`fit(data, settings) -> az.InferenceData`; `drivers(idata, years, paths, key) -> Drivers`, its forecast in
+factored form (a few numbers per path and year); `values(fixed, step) -> dict` of one year's quantities
+(rates by age, e0, ...) from them; and `forecast(idata, years, paths, key) -> xr.Dataset`, those values for
+every year, labelled. A projection calls `values` inside its scan over years, so full rate arrays of
+thousands of paths are never stored. Model code (NumPyro functions) and pure transforms live beside it in
+the component's own module.
 
 Forecast randomness is keyed by path: path i uses only `fold_in(key, i)` (`path_keys`), split into numbered
 streams (`path_shocks`; stream 0 picks the path's posterior draw, `posterior_draws`). A path is therefore
@@ -15,8 +19,9 @@ import json
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import arviz as az
 import jax
@@ -79,16 +84,44 @@ class Diagnostics:
         )
 
 
+class Drivers(NamedTuple):
+    """A component's forecast of some paths in factored form (float32 JAX arrays, any pytrees).
+
+    fixed: what a path keeps every year (its schedules, loadings, levels), leaves (draw, ...) or shared by
+        every path (broadcasting against those);
+    series: what moves from year to year (indices, totals), leaves (draw, year, ...).
+    """
+
+    fixed: Any
+    series: Any
+
+
 class Component(Protocol):
-    """The interface every component family offers."""
+    """The interface every component family offers (hashable: a projection compiles with it as a static
+    argument)."""
 
     name: str
 
     def fit(self, data: CountryData, settings: FitSettings = ...) -> az.InferenceData: ...
 
+    def drivers(
+        self, idata: az.InferenceData, years: Sequence[int], paths: "Paths", key: jax.Array
+    ) -> Drivers: ...
+
+    def values(self, fixed: Any, step: Any) -> dict[str, jax.Array]:
+        """One year's quantities (pure JAX) from `Drivers.fixed` and `step`, the series of that year (leaves
+        (draw, ...))."""
+        ...
+
     def forecast(
         self, idata: az.InferenceData, years: Sequence[int], paths: "Paths", key: jax.Array
     ) -> xr.Dataset: ...
+
+
+@partial(jax.jit, static_argnums=0)
+def values_by_year(component: Component, drivers: Drivers) -> dict[str, jax.Array]:
+    """`component.values` of every year of `drivers`, each value (draw, year, ...)."""
+    return jax.vmap(component.values, in_axes=(None, 1), out_axes=1)(drivers.fixed, drivers.series)
 
 
 def _worst(values: xr.Dataset, largest: bool) -> tuple[float, str]:

@@ -82,6 +82,7 @@ from numpyro.distributions.transforms import AffineTransform
 from numpyro.infer import Predictive
 
 from stochpop.components.base import (
+    Drivers,
     FitSettings,
     FitWarning,
     Paths,
@@ -92,6 +93,7 @@ from stochpop.components.base import (
     path_shocks,
     posterior_draws,
     read_diagnostics,
+    values_by_year,
 )
 from stochpop.data.container import CountryData
 
@@ -315,23 +317,15 @@ def project_states(keys: Array, s: StateDraws, horizon: int) -> tuple[Array, Arr
 
 
 @partial(jax.jit, static_argnames="horizon")
-def _paths(
-    keys: Array,
-    s: StateDraws,
-    fitted: tuple[Array, Array],
-    alpha: Array,
-    beta: Array,
-    ages: Array,
-    index: Array,
-    horizon: int,
-) -> tuple[Array, Array, Array]:
-    """ASFR (D, Y, A), TFR (D, Y) and mean age (D, Y) at positions `index` of the fitted years followed by
-    `horizon` simulated ones; `fitted` holds the posterior log TFR and kappa (D, T)."""
+def state_paths(
+    keys: Array, s: StateDraws, fitted: tuple[Array, Array], index: Array, horizon: int
+) -> tuple[Array, Array]:
+    """Log TFR and kappa (D, Y) at positions `index` of the fitted years followed by `horizon` simulated ones
+    (`project_states`); `fitted` holds the posterior log TFR and kappa (D, T)."""
     log_tfr, kappa = project_states(keys, s, horizon)
     log_tfr = jnp.concatenate([fitted[0], log_tfr], axis=1)[:, index]
     kappa = jnp.concatenate([fitted[1], kappa], axis=1)[:, index]
-    asfr = asfr_from(log_tfr, alpha, beta, kappa)
-    return asfr, asfr.sum(-1), mean_age(asfr, ages)
+    return log_tfr, kappa
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -711,20 +705,17 @@ class FertilityModel:
             )
         return _add_timing_shock_scale(idata, jax.random.fold_in(jax.random.PRNGKey(settings.seed), 7))
 
-    def forecast(self, idata: az.InferenceData, years: Sequence[int], paths: Paths, key: Array) -> xr.Dataset:
-        """Paths for `years` (any years from the fit period's first on; fitted values inside the fit period);
-        `draw` holds the path indices, path i drawn from fold_in(key, i) alone (`base.path_keys`).
-
-        fertility (draw, year, age): ASFR by completed age, births per woman-year; tfr (draw, year);
-        mean_age (draw, year) years. Parameter uncertainty (posterior draws) and process uncertainty
-        (simulated shocks); the cell-level extra-Poisson noise of the likelihood is not added.
-        """
+    def drivers(self, idata: az.InferenceData, years: Sequence[int], paths: Paths, key: Array) -> Drivers:
+        """Paths for `years` (any years from the fit period's first on; fitted values inside the fit period),
+        path i drawn from fold_in(key, i) alone (`base.path_keys`): parameter uncertainty (posterior draws)
+        and process uncertainty (simulated shocks); the cell-level extra-Poisson noise of the likelihood is
+        not added. fixed: alpha, beta (draw, age) and the fitted ages (age,); series: log_tfr and kappa
+        (draw, year)."""
         years = np.asarray(years, dtype=int)
         fit_years = idata.posterior["year"].values
-        ages = idata.posterior["age"].values
         if years.size == 0 or years.min() < fit_years[0]:
             raise ValueError(f"forecast years must be {fit_years[0]} or later")
-        draws, keys = path_indices(paths), path_keys(key, paths)
+        keys = path_keys(key, paths)
         p = posterior_draws(idata, keys)
         f32 = lambda v: jnp.asarray(v, dtype=jnp.float32)  # noqa: E731
         s = StateDraws(
@@ -732,22 +723,37 @@ class FertilityModel:
             log_tfr_last=f32(p["log_tfr"][:, -2:]),
             kappa_last=f32(p["kappa"][:, -2:]),
         )
-        asfr, tfr, mean = _paths(
+        log_tfr, kappa = state_paths(
             keys,
             s,
             (f32(p["log_tfr"]), f32(p["kappa"])),
-            f32(p["alpha"]),
-            f32(p["beta"]),
-            f32(ages),
             jnp.asarray(years - fit_years[0]),
             horizon=int(max(years.max() - fit_years[-1], 0)),
         )
-        coords = {"draw": draws, "year": years, "age": ages}
+        fixed = {"alpha": f32(p["alpha"]), "beta": f32(p["beta"]), "ages": f32(idata.posterior["age"].values)}
+        return Drivers(fixed, {"log_tfr": log_tfr, "kappa": kappa})
+
+    def values(self, fixed: dict[str, Array], step: dict[str, Array]) -> dict[str, Array]:
+        """One year's ASFR (draw, age) by completed age, births per woman-year; tfr (draw,); mean_age (draw,)
+        years."""
+        asfr = asfr_from(step["log_tfr"][..., None], fixed["alpha"], fixed["beta"], step["kappa"][..., None])
+        asfr = asfr[..., 0, :]
+        return {"fertility": asfr, "tfr": asfr.sum(-1), "mean_age": mean_age(asfr, fixed["ages"])}
+
+    def forecast(self, idata: az.InferenceData, years: Sequence[int], paths: Paths, key: Array) -> xr.Dataset:
+        """fertility (draw, year, age), tfr (draw, year) and mean_age (draw, year) of `drivers`; `draw` holds
+        the path indices."""
+        values = values_by_year(self, self.drivers(idata, years, paths, key))
+        coords = {
+            "draw": path_indices(paths),
+            "year": np.asarray(years),
+            "age": idata.posterior["age"].values,
+        }
         return xr.Dataset(
             {
-                "fertility": (("draw", "year", "age"), np.asarray(asfr)),
-                "tfr": (("draw", "year"), np.asarray(tfr, dtype=np.float64)),
-                "mean_age": (("draw", "year"), np.asarray(mean, dtype=np.float64)),
+                "fertility": (("draw", "year", "age"), np.asarray(values["fertility"])),
+                "tfr": (("draw", "year"), np.asarray(values["tfr"])),
+                "mean_age": (("draw", "year"), np.asarray(values["mean_age"])),
             },
             coords=coords,
             attrs={

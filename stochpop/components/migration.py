@@ -39,6 +39,7 @@ from numpyro.distributions.transforms import AffineTransform
 from scipy.interpolate import BSpline
 
 from stochpop.components.base import (
+    Drivers,
     FitSettings,
     Paths,
     constant_values,
@@ -47,6 +48,7 @@ from stochpop.components.base import (
     path_keys,
     path_shocks,
     posterior_draws,
+    values_by_year,
 )
 from stochpop.conventions import MIGRATION_MAX_AGE, N_AGES, SEXES
 from stochpop.data.container import CountryData
@@ -214,18 +216,9 @@ def standard_shocks(key: Array, df: Array | None, n_steps: int, shape: tuple[int
     return dist.StudentT(jnp.broadcast_to(df, shape)).sample(key, (n_steps,))
 
 
-@jax.jit
-def level_times_schedule(total: Array, schedule: Array) -> Array:
-    """Cells (draw, year, 2, A) = total (draw, year) x schedule (draw, 2, A), as one XLA kernel."""
-    return total[:, :, None, None] * schedule[:, None]
-
-
-@jax.jit
-def emigration_paths(level: Array, offsets: Array, at_risk: Array) -> tuple[Array, Array]:
-    """Probabilities (draw, year, 2, A) = 1 - exp(-exp(level (draw, year) + offsets (draw, 2, A))) (a yearly
-    hazard), and their emigrations (draw, year) on a fixed population at risk (2, A)."""
-    probability = -jnp.expm1(-jnp.exp(level[:, :, None, None] + offsets[:, None]))
-    return probability, jnp.einsum("dysa,sa->dy", probability, at_risk)
+def emigration_probabilities(level: Array, offsets: Array) -> Array:
+    """Probabilities (..., 2, A) = 1 - exp(-exp(level (...) + offsets (..., 2, A))), a yearly hazard."""
+    return -jnp.expm1(-jnp.exp(level[..., None, None] + offsets))
 
 
 @jax.jit
@@ -654,25 +647,36 @@ class NetMigrationModel:
             "noise_basis": age_basis(ages, schedule_knots(top, _NOISE_KNOTS, 5), degree=1),
         }
 
-    def forecast(self, idata: az.InferenceData, years: Sequence[int], paths: Paths, key: Array) -> xr.Dataset:
-        """Paths after the fit period: net_migration (draw, year, sex, age 0..119) persons by age at end of
-        year (zero above the fitted ages) and total_net (draw, year) persons; `draw` holds the path indices
-        (path i depends on fold_in(key, i) alone, `base.path_keys`)."""
+    def drivers(self, idata: az.InferenceData, years: Sequence[int], paths: Paths, key: Array) -> Drivers:
+        """Paths after the fit period (path i depends on fold_in(key, i) alone, `base.path_keys`): the
+        total's AR(1) runs on from the last fitted year. fixed: schedule (draw, sex, age 0..119) of each
+        path's posterior draw, summing to one (zero above the fitted ages); series: total_net (draw, year)
+        persons."""
         years, index = _forecast_index(years, int(constant_values(idata, "last_year")))
-        draws, keys = path_indices(paths), path_keys(key, paths)
+        keys = path_keys(key, paths)
         p = posterior_draws(idata, keys)
-        start = np.full(draws.size, constant_values(idata, "total")[-1], dtype=np.float32)
+        start = np.full(keys.shape[0], constant_values(idata, "total")[-1], dtype=np.float32)
         total = 1000.0 * _simulate_paths(
             keys, 1, start, p["long_run_mean"], p["persistence"], p["shock_scale"], p["shock_df"], index
         )
         schedule = _pad_ages(p["schedule"], idata.posterior["age"].values)
-        net = np.asarray(level_times_schedule(total.astype(np.float32), schedule))
+        return Drivers({"schedule": jnp.asarray(schedule)}, {"total_net": jnp.asarray(total, jnp.float32)})
+
+    def values(self, fixed: dict[str, Array], step: dict[str, Array]) -> dict[str, Array]:
+        """One year's net_migration (draw, sex, age) persons by age at end of year and total_net (draw,)."""
+        total = step["total_net"]
+        return {"net_migration": total[..., None, None] * fixed["schedule"], "total_net": total}
+
+    def forecast(self, idata: az.InferenceData, years: Sequence[int], paths: Paths, key: Array) -> xr.Dataset:
+        """net_migration (draw, year, sex, age 0..119) and total_net (draw, year) persons of `drivers`;
+        `draw` holds the path indices."""
+        values = values_by_year(self, self.drivers(idata, years, paths, key))
         return xr.Dataset(
             {
-                "net_migration": (("draw", "year", "sex", "age"), net),
-                "total_net": (("draw", "year"), total),
+                "net_migration": (("draw", "year", "sex", "age"), np.asarray(values["net_migration"])),
+                "total_net": (("draw", "year"), np.asarray(values["total_net"])),
             },
-            coords={"draw": draws, "year": years, "sex": list(SEXES), "age": KERNEL_AGES},
+            coords={"draw": path_indices(paths), "year": years, "sex": list(SEXES), "age": KERNEL_AGES},
             attrs={"units": "persons", "age": "age at end of year", "component": self.name},
         )
 
@@ -860,22 +864,20 @@ class GrossMigrationModel:
         )
         return gross_design(matrix, immigration, emigration, at_risk)
 
-    def forecast(self, idata: az.InferenceData, years: Sequence[int], paths: Paths, key: Array) -> xr.Dataset:
-        """Paths after the fit period (`draw`: the path indices, keyed as in `base.path_keys`), by age at end
-        of year 0..119 (zero above the fitted ages):
-        immigration (draw, year, sex, age) persons, emigration (draw, year, sex, age) probabilities,
-        total_immigration (draw, year) persons, and total_emigration (draw, year): the emigrations these
-        probabilities give on the last fitted year's population at risk (the kernel applies them to the
-        projected population)."""
+    def drivers(self, idata: az.InferenceData, years: Sequence[int], paths: Paths, key: Array) -> Drivers:
+        """Paths after the fit period (keyed as in `base.path_keys`): the immigration and emigration levels'
+        AR(1)s run on from the last fitted year. fixed: immigration shares and emigration log-hazard offsets
+        (draw, sex, age 0..119; zero and -inf above the fitted ages) and the last fitted year's population at
+        risk (sex, age); series: total_immigration (draw, year) persons and emigration_level (draw, year)."""
         years, index = _forecast_index(years, int(constant_values(idata, "last_year")))
-        draws, keys = path_indices(paths), path_keys(key, paths)
+        keys = path_keys(key, paths)
         p = posterior_draws(idata, keys)
         ages = idata.posterior["age"].values
-        start = np.full(draws.size, constant_values(idata, "immigration_level")[-1], dtype=np.float32)
+        n = keys.shape[0]
         level_i = _simulate_paths(
             keys,
             1,
-            start,
+            np.full(n, constant_values(idata, "immigration_level")[-1], dtype=np.float32),
             p["immigration_mean"],
             p["immigration_persistence"],
             p["immigration_shock_scale"],
@@ -885,29 +887,43 @@ class GrossMigrationModel:
         level_e = _simulate_paths(
             keys,
             2,
-            np.full(draws.size, constant_values(idata, "emigration_level")[-1], dtype=np.float32),
+            np.full(n, constant_values(idata, "emigration_level")[-1], dtype=np.float32),
             p["emigration_mean"],
             p["emigration_persistence"],
             p["emigration_shock_scale"],
             None,
             index,
         )
-        total_i = 1000.0 * np.exp(level_i)
-        shares = _pad_ages(p["immigration_schedule"], ages)
-        offsets = _pad_ages(p["emigration_schedule"], ages, fill=-np.inf)
-        immigration = np.asarray(level_times_schedule(total_i.astype(np.float32), shares))
-        at_risk = _pad_ages(constant_values(idata, "at_risk")[-1], ages)
-        emigration, total_e = (
-            np.asarray(a) for a in emigration_paths(level_e.astype(np.float32), offsets, at_risk)
-        )
+        fixed = {
+            "shares": _pad_ages(p["immigration_schedule"], ages),
+            "offsets": _pad_ages(p["emigration_schedule"], ages, fill=-np.inf),
+            "at_risk": _pad_ages(constant_values(idata, "at_risk")[-1], ages),
+        }
+        series = {"total_immigration": 1000.0 * np.exp(level_i), "emigration_level": level_e}
+        f32 = lambda tree: jax.tree.map(lambda v: jnp.asarray(v, jnp.float32), tree)  # noqa: E731
+        return Drivers(f32(fixed), f32(series))
+
+    def values(self, fixed: dict[str, Array], step: dict[str, Array]) -> dict[str, Array]:
+        """One year by age at end of year: immigration (draw, sex, age) persons, emigration (draw, sex, age)
+        probabilities, total_immigration (draw,) persons and total_emigration (draw,): the emigrations these
+        probabilities give on the last fitted year's population at risk (the kernel applies them to the
+        projected population)."""
+        total = step["total_immigration"]
+        emigration = emigration_probabilities(step["emigration_level"], fixed["offsets"])
+        return {
+            "immigration": total[..., None, None] * fixed["shares"],
+            "emigration": emigration,
+            "total_immigration": total,
+            "total_emigration": (emigration * fixed["at_risk"]).sum((-2, -1)),
+        }
+
+    def forecast(self, idata: az.InferenceData, years: Sequence[int], paths: Paths, key: Array) -> xr.Dataset:
+        """The `values` of `drivers` for every year (`draw`: the path indices; by age 0..119)."""
+        values = values_by_year(self, self.drivers(idata, years, paths, key))
+        cells, totals = ("draw", "year", "sex", "age"), ("draw", "year")
         return xr.Dataset(
-            {
-                "immigration": (("draw", "year", "sex", "age"), immigration),
-                "emigration": (("draw", "year", "sex", "age"), emigration),
-                "total_immigration": (("draw", "year"), total_i),
-                "total_emigration": (("draw", "year"), total_e),
-            },
-            coords={"draw": draws, "year": years, "sex": list(SEXES), "age": KERNEL_AGES},
+            {name: (cells if v.ndim == 4 else totals, np.asarray(v)) for name, v in values.items()},
+            coords={"draw": path_indices(paths), "year": years, "sex": list(SEXES), "age": KERNEL_AGES},
             attrs={
                 "age": "age at end of year",
                 "component": self.name,

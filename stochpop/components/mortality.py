@@ -35,8 +35,9 @@ for b at the nodes; log / atanh scales for sigma, tau, sqrt(dispersion), phi; an
 coordinates for the indices (`IndexCoordinates`: centred where the data pin k down, non-centred where
 the prior does). All priors are put on natural values, so the posterior is exactly the model's.
 
-Forecasts (`coherent_forecast_rates`): every path takes a joint posterior draw and its own future
-innovations; rates above age 100 come from the Kannisto model fitted to ages 80-100 (`kannisto_rates`).
+Forecasts (`coherent_index_paths`, `mortality_values`): every path takes a joint posterior draw and its
+own future innovations; rates above age 100 come from the Kannisto model fitted to ages 80-100
+(`kannisto_rates`).
 
 `LeeCarter` is the classic one-sex model (each sex on its own, SVD + random walk with drift), the fast
 SSB-like baseline. Both components return rates (draw, year, sex, age 0..119) and e0 (draw, year, sex).
@@ -64,6 +65,7 @@ from numpyro.infer import Predictive
 from scipy.optimize import minimize
 
 from stochpop.components.base import (
+    Drivers,
     FitSettings,
     Paths,
     constant_values,
@@ -72,6 +74,7 @@ from stochpop.components.base import (
     path_keys,
     path_shocks,
     posterior_draws,
+    values_by_year,
 )
 from stochpop.conventions import N_AGES, SEXES
 from stochpop.data.container import CountryData
@@ -840,26 +843,29 @@ def _check_years(years: Sequence[int], last_fitted: int) -> np.ndarray:
     return years
 
 
-_e0_paths = jax.jit(partial(e0_by_sex, xp=jnp))
-"""e0 (draw, year, sex) of rates (draw, year, sex, age 0..119): `lifetable.e0_by_sex` compiled."""
+def mortality_values(log_m: Array) -> dict[str, Array]:
+    """Rates (..., sex, age 0..119) from log rates (..., sex, age 0..FIT_MAX_AGE) extended by
+    `kannisto_rates`, and their e0 (..., sex; `lifetable.e0_by_sex`)."""
+    rates = kannisto_rates(log_m)
+    return {"mortality": rates, "e0": e0_by_sex(rates, jnp)}
 
 
 def _forecast_dataset(
-    rates: Array, paths: np.ndarray, years: np.ndarray, attrs: dict[str, Any]
+    values: dict[str, Array], paths: np.ndarray, years: np.ndarray, attrs: dict[str, Any]
 ) -> xr.Dataset:
-    """The forecast Dataset: rates (draw, year, sex, age 0..119) and their e0 (draw, year, sex), float32 as
-    the kernel runs; draw: the path indices."""
+    """The forecast Dataset from `values` by year: rates (draw, year, sex, age 0..119) and their e0 (draw,
+    year, sex), float32 as the kernel runs; draw: the path indices."""
     coords = {"draw": paths, "year": years, "sex": list(SEXES), "age": FORECAST_AGES}
     return xr.Dataset(
         {
             "mortality": (
                 ("draw", "year", "sex", "age"),
-                np.asarray(rates, dtype=np.float32),
+                np.asarray(values["mortality"]),
                 {"units": "deaths per person-year", "age": "completed years (Lexis squares), 119 open"},
             ),
             "e0": (
                 ("draw", "year", "sex"),
-                np.asarray(_e0_paths(rates)),
+                np.asarray(values["e0"]),
                 {"units": "years", "method": "HMD life table (lifetable.e0)"},
             ),
         },
@@ -869,36 +875,31 @@ def _forecast_dataset(
 
 
 @partial(jax.jit, static_argnames=("horizon", "nu"))
-def coherent_forecast_rates(
-    params: dict[str, Array], pick: Array, offset: Array, keys: Array, horizon: int, nu: float | None
-) -> Array:
-    """Forecast rates (draw, year, sex, age 0..119) of the coherent model, all paths at once; keys: one PRNG
-    key per path (`base.path_keys`).
+def coherent_index_paths(
+    params: dict[str, Array], pick: Array, keys: Array, horizon: int, nu: float | None
+) -> tuple[Array, Array]:
+    """Product and ratio indices (draw, year, component) of the coherent model at positions `pick` of
+    T+1..T+horizon, all paths at once; keys: one PRNG key per path (`base.path_keys`).
 
-    params: natural parameters with a leading draw axis (`PARAM_DIMS`); pick: indices (year,) of the
-    wanted years among T+1..T+horizon; offset: (draw, sex, age) added to the log rates (the jump-off
-    residual, or zeros). Product indices continue their random walks with drift from k(T) (Student-t(nu)
-    or normal innovations), ratio indices their AR(1)s; ages above 100 by `kannisto_rates`.
+    params: natural parameters with a leading draw axis (`PARAM_DIMS`). Product indices continue their
+    random walks with drift from k(T) (Student-t(nu) or normal innovations), ratio indices their AR(1)s.
     """
     shocks_p = path_shocks(keys, 1, (horizon, params["k_p"].shape[1]), nu)
     shocks_r = path_shocks(keys, 2, (horizon, params["k_r"].shape[1]))
     k_p = random_walk_paths(params["k_p"][..., -1], params["drift"], params["sigma"], shocks_p)
     k_r = ar1_paths(params["k_r"][..., -1], params["phi"], params["tau"], shocks_r)
-    k_p, k_r = jnp.swapaxes(k_p[:, pick], 1, 2), jnp.swapaxes(k_r[:, pick], 1, 2)
-    log_m = product_ratio_log_rates(params["a_p"], params["b_p"], k_p, params["a_r"], params["b_r"], k_r)
-    return kannisto_rates(log_m + offset[:, None])
+    return k_p[:, pick], k_r[:, pick]
 
 
 @partial(jax.jit, static_argnames=("horizon",))
-def lee_carter_forecast_rates(
-    a: Array, b: Array, last: Array, drift: Array, sigma: Array, pick: Array, keys: Array, horizon: int
+def lee_carter_index_paths(
+    last: Array, drift: Array, sigma: Array, pick: Array, keys: Array, horizon: int
 ) -> Array:
-    """Forecast rates (draw, year, sex, age 0..119) of the one-sex Lee-Carter: a, b (sex, age); last,
-    drift, sigma (draw, sex); k_s continues its random walk with drift (normal innovations); keys: one
-    PRNG key per path."""
+    """Indices k_s (draw, year, sex) of the one-sex Lee-Carter at positions `pick` of T+1..T+horizon: each
+    continues its random walk with drift from `last` (draw, sex) with normal innovations; drift, sigma
+    (draw, sex); keys: one PRNG key per path."""
     shocks = path_shocks(keys, 1, (horizon, drift.shape[1]))
-    paths = random_walk_paths(last, drift, sigma, shocks)[:, pick]  # (draw, year, sex)
-    return kannisto_rates(a + b * paths[..., None])
+    return random_walk_paths(last, drift, sigma, shocks)[:, pick]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1027,28 +1028,49 @@ class CoherentLeeCarter:
             out[f"reference_{field}"] = labelled(value, PARAM_DIMS[field])
         return out
 
-    def forecast(self, idata: az.InferenceData, years: Sequence[int], paths: Paths, key: Array) -> xr.Dataset:
-        """Rates (draw, year, sex, age 0..119) and e0 (draw, year, sex) for `years` after the fit period.
+    def drivers(self, idata: az.InferenceData, years: Sequence[int], paths: Paths, key: Array) -> Drivers:
+        """`years` after the fit period, all paths at once. Each path takes one joint posterior draw
+        (parameter uncertainty) and its own future innovations (process uncertainty), both from
+        fold_in(key, path index) (`base.path_keys`): product indices continue their random walks with drift
+        from k(T), ratio indices their AR(1)s.
 
-        Each path takes one joint posterior draw (parameter uncertainty) and its own future innovations
-        (process uncertainty), both from fold_in(key, path index) (`base.path_keys`): product indices
-        continue their random walks with drift from k(T), ratio indices their AR(1)s. All paths at once.
+        fixed: a_p, b_p, a_r, b_r (draw, [component,] age 0..100) and the log-rate offset (draw, sex, age;
+        the jump-off residual, or 0); series: k_p (draw, year, n_product) and k_r (draw, year, n_ratio).
         """
         fitted_years = constant_values(idata, "year")
         years = _check_years(years, int(fitted_years[-1]))
         index, keys = path_indices(paths), path_keys(key, paths)
         draws = posterior_draws(idata, keys)
-        with jax.enable_x64(False):  # float32 paths: the work is memory-bound (10 000 paths: 18 s -> 4 s)
+        with jax.enable_x64(False):  # float32 paths, as the kernel runs
             params = {name: jnp.asarray(draws[name], dtype=jnp.float32) for name in PARAM_DIMS}
             if self.jump_off == "observed":
                 offset = jump_off_residual(idata, params)
             else:
-                offset = jnp.zeros((index.size, len(SEXES), FITTED_AGES.size))
+                offset = jnp.zeros((index.size, len(SEXES), FITTED_AGES.size), jnp.float32)
             horizon = int(years.max() - fitted_years[-1])
             pick = jnp.asarray(years - int(fitted_years[-1]) - 1)
-            rates = coherent_forecast_rates(params, pick, offset, keys, horizon, self.nu)
-            attrs = {"component": self.name, "model": type(self).__name__, "jump_off": self.jump_off}
-            return _forecast_dataset(rates, index, years, attrs)
+            k_p, k_r = coherent_index_paths(params, pick, keys, horizon, self.nu)
+        fixed = {name: params[name] for name in ("a_p", "b_p", "a_r", "b_r")}
+        return Drivers({**fixed, "offset": offset}, {"k_p": k_p, "k_r": k_r})
+
+    def values(self, fixed: dict[str, Array], step: dict[str, Array]) -> dict[str, Array]:
+        """Rates (draw, sex, age 0..119) and e0 (draw, sex) of one year (`mortality_values`)."""
+        log_m = product_ratio_log_rates(
+            fixed["a_p"],
+            fixed["b_p"],
+            step["k_p"][..., None],
+            fixed["a_r"],
+            fixed["b_r"],
+            step["k_r"][..., None],
+        )
+        return mortality_values(log_m[..., 0, :, :] + fixed["offset"])
+
+    def forecast(self, idata: az.InferenceData, years: Sequence[int], paths: Paths, key: Array) -> xr.Dataset:
+        """Rates (draw, year, sex, age 0..119) and e0 (draw, year, sex) for `years` after the fit period
+        (`drivers`, `values`)."""
+        values = values_by_year(self, self.drivers(idata, years, paths, key))
+        attrs = {"component": self.name, "model": type(self).__name__, "jump_off": self.jump_off}
+        return _forecast_dataset(values, path_indices(paths), np.asarray(years), attrs)
 
 
 def jump_off_residual(idata: az.InferenceData, p: dict[str, Array]) -> Array:
@@ -1175,10 +1197,11 @@ class LeeCarter:
         )
         return idata
 
-    def forecast(self, idata: az.InferenceData, years: Sequence[int], paths: Paths, key: Array) -> xr.Dataset:
-        """Rates (draw, year, sex, age 0..119) and e0 (draw, year, sex): k_s continues its random walk
-        with drift from k_s(T) for each sex independently (normal innovations), drift and sigma drawn
-        from their posterior; path i from fold_in(key, i) alone (`base.path_keys`)."""
+    def drivers(self, idata: az.InferenceData, years: Sequence[int], paths: Paths, key: Array) -> Drivers:
+        """`years` after the fit period: k_s continues its random walk with drift from k_s(T) for each sex
+        independently (normal innovations), drift and sigma drawn from their posterior; path i from
+        fold_in(key, i) alone (`base.path_keys`). fixed: a, b (sex, age 0..100), shared by every path;
+        series: k (draw, year, sex)."""
         fitted_years = constant_values(idata, "year")
         years = _check_years(years, int(fitted_years[-1]))
         horizon = int(years.max() - fitted_years[-1])
@@ -1191,9 +1214,18 @@ class LeeCarter:
             last = jnp.broadcast_to(k[:, -1], (index.size, k.shape[0]))
             pick = jnp.asarray(years - int(fitted_years[-1]) - 1)
             drift, sigma = (jnp.asarray(draws[name], dtype=jnp.float32) for name in ("drift", "sigma"))
-            rates = lee_carter_forecast_rates(a, b, last, drift, sigma, pick, keys, horizon)
-            attrs = {"component": self.name, "model": type(self).__name__, "jump_off": "fitted"}
-            return _forecast_dataset(rates, index, years, attrs)
+            k = lee_carter_index_paths(last, drift, sigma, pick, keys, horizon)
+        return Drivers({"a": a, "b": b}, {"k": k})
+
+    def values(self, fixed: dict[str, Array], step: dict[str, Array]) -> dict[str, Array]:
+        """Rates (draw, sex, age 0..119) and e0 (draw, sex) of one year: exp(a + b k) (`mortality_values`)."""
+        return mortality_values(fixed["a"] + fixed["b"] * step["k"][..., None])
+
+    def forecast(self, idata: az.InferenceData, years: Sequence[int], paths: Paths, key: Array) -> xr.Dataset:
+        """Rates (draw, year, sex, age 0..119) and e0 (draw, year, sex) (`drivers`, `values`)."""
+        values = values_by_year(self, self.drivers(idata, years, paths, key))
+        attrs = {"component": self.name, "model": type(self).__name__, "jump_off": "fitted"}
+        return _forecast_dataset(values, path_indices(paths), np.asarray(years), attrs)
 
 
 def reestimate_indices(
