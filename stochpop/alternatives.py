@@ -13,7 +13,7 @@ The result is a rate set without a `draw` dim, run through the same kernel as th
 import xarray as xr
 
 from stochpop.rates import MIGRATION_VARIABLES
-from stochpop.summary import DEFAULT_VARIANT_QUANTILES
+from stochpop.summary import DEFAULT_VARIANT_QUANTILES, quantiles
 
 # fmt: off
 TABLE_4_2 = ("MMMM", "LLML", "HHMH", "HMMM", "LMMM", "MHMM", "MLMM", "MKMM", "MMMH", "MMML", "MMMK", "LHML",
@@ -31,11 +31,7 @@ def letter_paths(rate_paths: xr.Dataset, levels: dict[str, float] | None = None)
     out = {}
     for name, paths in rate_paths.data_vars.items():
         q = [1 - levels[x] if name == "mortality" else levels[x] for x in "LMH"]
-        by_letter = (
-            paths.quantile(q, dim="draw", skipna=False)
-            .assign_coords(quantile=list("LMH"))
-            .rename(quantile="letter")
-        )
+        by_letter = quantiles(paths, q)[name].assign_coords(quantile=list("LMH")).rename(quantile="letter")
         held = by_letter.sel(letter=["M"]).isel(year=[0]).assign_coords(letter=["K"])
         held = held.reindex(year=paths["year"], method="ffill")
         out[name] = xr.concat([by_letter, held], dim="letter")

@@ -16,14 +16,20 @@ import json
 import shutil
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import xarray as xr
+from dask.distributed import Client
 from tqdm import tqdm
 
 from stochpop.backtest.evaluate import External, evaluate
 from stochpop.backtest.run import run_backtest
+from stochpop.compilation_cache import enable_compilation_cache
 from stochpop.data.errors import DataError
-from stochpop.distributed import dask_client, open_results, run_chunks
+from stochpop.distributed import chunk_paths, dask_client, open_results, run_chunks
 from stochpop.indicators import observed_indicators
 from stochpop.pipeline import (
     PathProjection,
@@ -77,42 +83,46 @@ def fit(args: argparse.Namespace) -> None:
     fit_and_save(components, data, spec.fit, out)
 
 
-def project(args: argparse.Namespace) -> None:
-    out = Path(args.dir)
-    spec = _with_overrides(_run_spec(out), args)
-    write_atomically(out / SPEC_FILE, json.dumps(spec_to_dict(spec), indent=2))
+def _projection(out: Path, spec: Spec) -> PathProjection:
+    """The run's `PathProjection` from its saved posteriors (SpecError if it has none)."""
     files = posterior_files(out)
     missing = [str(f) for f in files.values() if not f.is_file()]
     if missing:
         raise SpecError(f"{out}: no saved posteriors {missing} (run `stochpop fit` first)")
     data = load_data(spec)
-    projection = PathProjection.create(spec, data, build_components(spec, data), files)
+    return PathProjection.create(spec, data, build_components(spec, data), files)
+
+
+@contextmanager
+def _client(spec: Spec, scheduler: str | None) -> Iterator[Client | None]:
+    """A run's Dask client: on `scheduler`, on a LocalCluster of paths.workers, or None (workers = 0)."""
+    if spec.paths.workers == 0 and scheduler is None:
+        yield None
+        return
+    with dask_client(max(spec.paths.workers, 1), scheduler) as client:
+        yield client
+
+
+def project_paths(spec: Spec, out: Path, projection: PathProjection, client: Client | None) -> None:
+    """Every path of the spec into out/paths.zarr (resuming what is there), with a progress bar."""
     p = spec.paths
     identity = {"seed": p.seed, "jump_off": spec.projection.jump_off, "horizon": spec.projection.horizon}
     start = time.perf_counter()
     with tqdm(total=-(-p.n // p.chunk_size), desc="paths", unit="chunk", file=sys.stderr) as bar:
-        if p.workers == 0 and args.scheduler is None:
-            run_chunks(projection, p.n, p.chunk_size, out / STORE, None, lambda _: bar.update(), identity)
-        else:
-            with dask_client(max(p.workers, 1), args.scheduler) as client:
-                run_chunks(
-                    projection, p.n, p.chunk_size, out / STORE, client, lambda _: bar.update(), identity
-                )
+        run_chunks(projection, p.n, p.chunk_size, out / STORE, client, lambda _: bar.update(), identity)
     print(f"projected {p.n} paths to {out / STORE} in {time.perf_counter() - start:.1f} s")
 
 
-def summary(args: argparse.Namespace) -> None:
-    out = Path(args.dir)
-    spec = _run_spec(out)
-    data = load_data(spec)
-    paths = open_results(out / STORE)
-    alternatives = None
-    if spec.outputs.alternatives:
-        projection = PathProjection.create(spec, data, build_components(spec, data), posterior_files(out))
-        n = min(spec.outputs.alternative_paths, spec.paths.n)
-        alternatives = project_alternatives(projection, spec.outputs.alternatives, n, _variant_levels(spec))
+def _alternatives_call(spec: Spec) -> tuple[Any, ...]:
+    """The arguments after the projection of `project_alternatives` for the spec's outputs."""
+    n = min(spec.outputs.alternative_paths, spec.paths.n)
+    return spec.outputs.alternatives, n, _variant_levels(spec)
+
+
+def write_run_tables(spec: Spec, out: Path, alternatives: xr.Dataset | None) -> None:
+    """The tables of the paths in out/paths.zarr (and of the alternatives) into out/tables."""
     written = write_tables(
-        paths,
+        out / STORE,
         alternatives,
         out / "tables",
         spec.outputs.quantiles,
@@ -120,6 +130,41 @@ def summary(args: argparse.Namespace) -> None:
         spec.outputs.table_formats,
     )
     print(f"wrote {len(written)} tables to {out / 'tables'}")
+
+
+def project_and_summarise(spec: Spec, out: Path, projection: PathProjection, client: Client | None) -> None:
+    """`project_paths`, then `write_run_tables`; with a client SSB's alternatives are computed on a worker
+    while the paths run."""
+    pending = None
+    if client is not None and spec.outputs.alternatives:
+        pending = client.submit(project_alternatives, projection, *_alternatives_call(spec), pure=False)
+    project_paths(spec, out, projection, client)
+    if pending is not None:
+        alternatives = pending.result()
+    elif spec.outputs.alternatives:
+        alternatives = project_alternatives(projection, *_alternatives_call(spec))
+    else:
+        alternatives = None
+    write_run_tables(spec, out, alternatives)
+
+
+def project(args: argparse.Namespace) -> None:
+    out = Path(args.dir)
+    spec = _with_overrides(_run_spec(out), args)
+    write_atomically(out / SPEC_FILE, json.dumps(spec_to_dict(spec), indent=2))
+    projection = _projection(out, spec)
+    with _client(spec, args.scheduler) as client:
+        project_paths(spec, out, projection, client)
+
+
+def summary(args: argparse.Namespace) -> None:
+    out = Path(args.dir)
+    spec = _run_spec(out)
+    chunk_paths(out / STORE)  # the run is complete, or FileNotFoundError naming the missing chunks
+    alternatives = None
+    if spec.outputs.alternatives:
+        alternatives = project_alternatives(_projection(out, spec), *_alternatives_call(spec))
+    write_run_tables(spec, out, alternatives)
 
 
 def plot(args: argparse.Namespace) -> None:
@@ -146,9 +191,12 @@ def backtest(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> None:
     fit(args)
-    args.dir = args.out
-    for step in (project, summary, plot):
-        step(args)
+    out = args.dir = Path(args.out)
+    spec = _run_spec(out)
+    projection = _projection(out, spec)
+    with _client(spec, args.scheduler) as client:
+        project_and_summarise(spec, out, projection, client)
+    plot(args)
 
 
 def _variant_levels(spec: Spec) -> dict[str, float]:
@@ -202,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub.set_defaults(handler=backtest)
     args = parser.parse_args(argv)
+    enable_compilation_cache()
     try:
         args.handler(args)
     except (SpecError, DataError, ValueError, FileNotFoundError) as error:

@@ -8,7 +8,7 @@ import xarray as xr
 
 from stochpop.conventions import SEXES
 from stochpop.data.container import CountryData
-from stochpop.lifetable import e0
+from stochpop.lifetable import e0, fold_ages
 
 AGE_GROUPS: dict[str, slice] = {
     "age_0_19": slice(0, 20),
@@ -22,19 +22,21 @@ AGE_GROUPS: dict[str, slice] = {
 def median_age_values(by_age: Any, xp: Any = np) -> Any:
     """Median age in years (...,) of persons by single year of age (..., A), ages 0..A-1; NumPy or JAX (xp).
 
-    Persons of age x are spread evenly over [x, x + 1); NaN for an empty population. A loop over the ages
-    (no cumulative sum along the age axis), so under `jit` it is one fused pass.
+    Persons of age x are spread evenly over [x, x + 1); NaN for an empty population. A recursion over the
+    ages (`lifetable.fold_ages`): the persons below each age and, where the half lies in it, the median.
     """
     half = 0.5 * by_age.sum(-1)
-    below = xp.zeros_like(half)
-    median = xp.full_like(half, xp.nan)
-    for x in range(by_age.shape[-1]):
-        persons = by_age[..., x]
+    persons_at = xp.moveaxis(by_age, -1, 0)
+
+    def older(x: Any, carry: tuple[Any, Any]) -> tuple[Any, Any]:
+        below, median = carry
+        persons = persons_at[x]
         above = below + persons
         inside = (above >= half) & (below < half)
         median = xp.where(inside, x + (half - below) / xp.where(persons > 0, persons, 1.0), median)
-        below = above
-    return median
+        return above, median
+
+    return fold_ages(older, (xp.zeros_like(half), xp.full_like(half, xp.nan)), by_age.shape[-1], xp)[1]
 
 
 def stock_indicators(population: Any, xp: Any = np) -> dict[str, Any]:

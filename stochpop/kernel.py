@@ -194,7 +194,7 @@ def project(
     rates_fn: Callable[[Any], Rates] | None = None,
     config: KernelConfig = DEFAULT_CONFIG,
     flows_by_age: bool = False,
-    observe: Callable[[Array, Flows, Any], Any] | None = None,
+    observe: Callable[[Array, Array, Flows, Any], Any] | None = None,
 ) -> Any:
     """Project `population` (..., 2, A) over the years of `inputs`, whose pytree leaves lead with year.
 
@@ -203,19 +203,20 @@ def project(
     arrays never sit in memory. Returns populations at the end of each year (years, ..., 2, A) and the
     stacked `Flows`, by sex (years, ..., 2) or, with `flows_by_age`, by sex and age (years, ..., 2, A).
 
-    `observe(population, flows, x)`, if given, says what to keep of each year instead: it gets the
-    population at the end of the year, the year's `Flows` by sex and age and the year's input, returns any
-    pytree, and `project` returns those stacked over years (e.g. indicators computed inside the scan).
+    `observe(population, following, flows, x)`, if given, says what to keep of each year instead: it gets
+    the population at the start and at the end of the year, the year's `Flows` by sex and age and the
+    year's input, returns any pytree, and `project` returns those stacked over years (e.g. indicators
+    computed inside the scan).
     """
     to_rates = rates_fn if rates_fn is not None else (lambda x: x)
 
-    def kept(following: Array, flows: Flows, x: Any) -> Any:
+    def kept(pop: Array, following: Array, flows: Flows, x: Any) -> Any:
         if observe is not None:
-            return observe(following, flows, x)
+            return observe(pop, following, flows, x)
         return following, flows if flows_by_age else sum_over_age(flows)
 
     def step(pop: Array, x: Any) -> tuple[Array, Any]:
         following, flows = project_year(pop, to_rates(x), config)
-        return following, kept(following, flows, x)
+        return following, kept(pop, following, flows, x)
 
     return jax.lax.scan(step, population, inputs)[1]

@@ -12,8 +12,10 @@ Two age conventions appear here (see `conventions`):
   the end of the year.
 """
 
+from collections.abc import Callable
 from typing import Any
 
+import jax
 import numpy as np
 
 from stochpop.conventions import Q_FIXED_FROM_AGE, Q_FIXED_VALUE, SEXES
@@ -133,22 +135,37 @@ def e0(m: np.ndarray, sex: str | np.ndarray) -> np.ndarray:
     return _person_years(m, sex, _ages(m, None), 1.0)["Lx"].sum(axis=-1)
 
 
+def fold_ages(step: Callable[[Any, Any], Any], carry: Any, n_ages: int, xp: Any = np) -> Any:
+    """`carry` after carry = step(x, carry) for x = 0..n_ages-1: a Python loop for NumPy, `jax.lax.fori_loop`
+    for JAX (xp=jax.numpy; compiled once, not unrolled). A recursion over ages needs no cumulative sum or
+    product along the age axis."""
+    if xp is np:
+        for x in range(n_ages):
+            carry = step(x, carry)
+        return carry
+    return jax.lax.fori_loop(0, n_ages, step, carry)
+
+
 def e0_by_sex(m: Any, xp: Any = np) -> Any:
     """e0 of rates m (..., sex, age 0..) with the sex axis in `SEXES` order, NumPy or JAX (xp).
 
-    The life table of `person_years`, summed from the open age down: e(open) = 1 / m and
-    e(x) = L(x) / l(x) + (1 - q(x)) e(x + 1) with L(x) / l(x) = 1 - (1 - a(x)) q(x) (Horner's scheme). With
-    no cumulative product along the age axis, `jit` makes it one fused pass over the ages.
+    The life table of `person_years`, summed from the open age down (`fold_ages`): e(open) = 1 / m and
+    e(x) = L(x) / l(x) + (1 - q(x)) e(x + 1) with L(x) / l(x) = 1 - (1 - a(x)) q(x) (Horner's scheme).
     """
     is_male = xp.asarray([label == "male" for label in SEXES])
     a0 = separation_factor_by_sex(m[..., 0], is_male, xp)
-    m_open = m[..., -1]
-    e = xp.where(m_open > 0, 1 / xp.where(m_open > 0, m_open, 1.0), xp.inf)
-    for x in range(m.shape[-1] - 2, -1, -1):
-        a = a0 if x == 0 else 0.5
-        q = xp.minimum(m[..., x] / (1 + (1 - a) * m[..., x]), 1.0)
-        e = 1 - (1 - a) * q + (1 - q) * xp.where(q < 1, e, 0.0)
-    return e
+    by_age = xp.moveaxis(m, -1, 0)
+    oldest = by_age.shape[0] - 1
+
+    def younger(i: Any, e: Any) -> Any:
+        x = oldest - 1 - i
+        a = xp.where(x == 0, a0, 0.5)
+        q = xp.minimum(by_age[x] / (1 + (1 - a) * by_age[x]), 1.0)
+        return 1 - (1 - a) * q + (1 - q) * xp.where(q < 1, e, 0.0)
+
+    m_open = by_age[oldest]
+    e_open = xp.where(m_open > 0, 1 / xp.where(m_open > 0, m_open, 1.0), xp.inf)
+    return fold_ages(younger, e_open, oldest, xp)
 
 
 def life_expectancy_from_q(q: np.ndarray) -> np.ndarray:

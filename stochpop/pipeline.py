@@ -39,7 +39,6 @@ from stochpop.components.base import (
     path_indices,
     read_diagnostics,
     save_posterior,
-    values_by_year,
 )
 from stochpop.components.fertility import FertilityModel
 from stochpop.components.migration import GrossMigrationModel, NetMigrationModel
@@ -47,10 +46,10 @@ from stochpop.components.mortality import CoherentLeeCarter, LeeCarter
 from stochpop.data.container import CountryData
 from stochpop.indicators import indicators
 from stochpop.projection import project_rates
-from stochpop.rate_paths import RateConversion, kernel_rates, rate_set, woman_years_per_woman
+from stochpop.rate_paths import RateConversion, rate_set, woman_years_per_woman
 from stochpop.rates import to_kernel_ages
 from stochpop.results import paths_dataset
-from stochpop.simulation import simulate_paths
+from stochpop.simulation import rates_by_year, simulate_paths
 from stochpop.spec import Spec
 
 COMPONENTS = ("mortality", "fertility", "migration")
@@ -242,10 +241,12 @@ class PathProjection:
         return RateConversion.create(ages, self.fertility_ratio)
 
     def rates(self, paths: Paths) -> xr.Dataset:
-        """The kernel rate set (draw, year, ...) of `paths`."""
-        drivers = self.drivers(paths)
-        values = {name: values_by_year(self.components[name], drivers[name]) for name in COMPONENTS}
-        return rate_set(kernel_rates(values, self.conversion()), path_indices(paths), self.event_years)
+        """The kernel rate set (draw, year, ...) of `paths` (`simulation.rates_by_year`)."""
+        rates = rates_by_year(self._components(), self.drivers(paths), self.conversion())
+        return rate_set(rates, path_indices(paths), self.event_years)
+
+    def _components(self) -> tuple[tuple[str, Component], ...]:
+        return tuple((name, self.components[name]) for name in COMPONENTS)
 
     def __call__(self, start: int, stop: int) -> xr.Dataset:
         """Paths start..stop-1 (`simulation.simulate_paths`, labelled by `results.paths_dataset`): population
@@ -254,8 +255,7 @@ class PathProjection:
         negative."""
         draws = np.arange(start, stop)
         initial = to_kernel_ages(self.initial).transpose("sex", "age").values.astype(np.float32)
-        components = tuple((name, self.components[name]) for name in COMPONENTS)
-        outputs, checks = simulate_paths(components, self.drivers(draws), initial, self.conversion())
+        outputs, checks = simulate_paths(self._components(), self.drivers(draws), initial, self.conversion())
         failed = [name for name, ok in checks.items() if not bool(ok)]
         if failed:
             raise ValueError(f"paths {start}-{stop - 1}: non-finite or negative values in {failed}")

@@ -1,4 +1,4 @@
-"""Tables and figures of a finished run, from its paths (`pipeline.PathProjection` chunks, opened lazily).
+"""Tables and figures of a finished run, from its paths (`pipeline.PathProjection` chunks in a store).
 
 Tables (tidy: one row per variable, dims and value; CSV and/or parquet as the spec says):
 * quantiles: every indicator by year (and sex for e0) at the spec's quantiles;
@@ -8,14 +8,18 @@ Tables (tidy: one row per variable, dims and value; CSV and/or parquet as the sp
 Figures: fan charts (50/80/95% bands, registered history) of the main indicators, pyramids with bands.
 """
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import xarray as xr
 
+from stochpop.distributed import chunk_paths, open_results, step_reader
 from stochpop.plots import fan_chart, pyramid, save
-from stochpop.summary import quantiles, tidy, variants, write_table
+from stochpop.summary import draw_quantiles, quantiles, tidy, write_table
 
 FAN_CHARTS: dict[str, tuple[str, str | None]] = {
     "total_population": ("Population on 1 January (millions)", None),
@@ -34,31 +38,43 @@ SCALE = {"total_population": 1e-6, "births": 1e-3, "deaths": 1e-3, "net_migratio
 def indicator_paths(paths: xr.Dataset) -> xr.Dataset:
     """The per-path indicators of a run (everything but population by age), loaded into memory."""
     names = [name for name, v in paths.data_vars.items() if "age" not in v.dims and name != "population"]
-    return paths[names].load()
+    return paths[names].load(scheduler="threads")  # many small reads: here, not through a cluster
 
 
-def population_quantiles(paths: xr.Dataset, q: Sequence[float]) -> xr.Dataset:
-    """Quantiles of population (year, sex, age), one year at a time so memory stays bounded."""
-    population = paths["population"]
-    by_year = [quantiles(population.sel(year=year).load(), q) for year in population["year"].values]
-    return xr.concat(by_year, dim="year")
+def population_quantiles(store: Path, q: Sequence[float]) -> xr.Dataset:
+    """Quantiles of population (year, sex, age) over the draws of the run in `store`: one year at a time,
+    read straight from the chunks (`distributed.step_reader`), the years spread over a thread per core
+    (NumPy releases the GIL), so memory holds a few years' draws at a time."""
+    first_chunk = xr.open_zarr(chunk_paths(store)[0], consolidated=True)["population"]
+    read = step_reader(store, "population")
+
+    def year(index: int) -> np.ndarray:
+        return draw_quantiles(read(index), q, axis=0)  # (quantile, sex, age)
+
+    with ThreadPoolExecutor(os.cpu_count()) as pool:
+        by_year = np.stack(list(pool.map(year, range(first_chunk.sizes["year"]))), axis=1)
+    template = first_chunk.isel(draw=0, drop=True).expand_dims(quantile=list(q))
+    return template.copy(data=by_year).to_dataset()
 
 
 def write_tables(
-    paths: xr.Dataset,
+    store: Path,
     alternatives: xr.Dataset | None,
     out: Path,
     q: Sequence[float],
     variant_levels: dict[str, float],
     formats: Sequence[str],
 ) -> list[Path]:
-    """Write the run's tables into `out` (created); returns the files written."""
+    """Write the tables of the run in `store` into `out` (created); returns the files written."""
     out.mkdir(parents=True, exist_ok=True)
-    per_path = indicator_paths(paths)
+    levels = sorted({*q, *variant_levels.values()})
+    per_path = quantiles(indicator_paths(open_results(store)), levels)  # quantiles and variants in one pass
     tables = {
-        "quantiles": quantiles(per_path, q),
-        "variants": variants(per_path, variant_levels),
-        "population_quantiles": population_quantiles(paths, q),
+        "quantiles": per_path.sel(quantile=list(q)),
+        "variants": per_path.sel(quantile=list(variant_levels.values()))
+        .rename(quantile="variant")
+        .assign_coords(variant=list(variant_levels)),
+        "population_quantiles": population_quantiles(store, q),
     }
     if alternatives is not None:
         tables["alternatives"] = alternatives

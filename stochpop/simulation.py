@@ -16,7 +16,7 @@ import jax.numpy as jnp
 
 from stochpop.components.base import Component, Drivers
 from stochpop.indicators import stock_indicators
-from stochpop.kernel import DEFAULT_CONFIG, Flows, KernelConfig, project, sum_over_age
+from stochpop.kernel import DEFAULT_CONFIG, Flows, KernelConfig, Rates, project, sum_over_age
 from stochpop.rate_paths import RateConversion, kernel_rates
 from stochpop.results import FLOW_UNITS
 
@@ -43,34 +43,50 @@ def simulate_paths(
     draw)). checks: output name -> True if every value is finite (and, for the population, >= 0).
     """
     fixed = {name: d.fixed for name, d in drivers.items()}
-    series = {name: jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), d.series) for name, d in drivers.items()}
+    # One step past the horizon (its drivers repeat the last year's): each step keeps its 1 January
+    # population, so the stocks of every year, the jump-off's included, come out of the scan as one array.
+    series = {
+        name: jax.tree.map(lambda a: jnp.swapaxes(jnp.concatenate([a, a[:, -1:]], axis=1), 0, 1), d.series)
+        for name, d in drivers.items()
+    }
     n_draws = jax.tree.leaves(series)[0].shape[1]
 
     def values(step: Any) -> dict[str, dict[str, Array]]:
         return {name: component.values(fixed[name], step[name]) for name, component in components}
 
-    def observe(population: Array, flows: Flows, step: Any) -> dict[str, Array]:
+    def observe(population: Array, following: Array, flows: Flows, step: Any) -> dict[str, Array]:
         step_values = values(step)  # the same computation as the rates': compiled once
-        kept = {v: step_values[name][v] for name, names in KEPT_VALUES.items() for v in names}
         by_sex = sum_over_age(flows)
-        return {
-            "population": population,
-            **stock_indicators(population, jnp),
-            **{f"{name}_by_sex": getattr(by_sex, name) for name in FLOW_UNITS},
-            **kept,
-        }
+        events = {f"{name}_by_sex": getattr(by_sex, name) for name in FLOW_UNITS}
+        events |= {v: step_values[name][v] for name, names in KEPT_VALUES.items() for v in names}
+        sane = jnp.isfinite(population).all() & (population >= 0).all()
+        return {"population": population, **stock_indicators(population, jnp), "events": events, "sane": sane}
+
+    def rates(step: Any) -> Rates:
+        return kernel_rates(values(step), conversion)
 
     start = jnp.broadcast_to(initial, (n_draws, *initial.shape))
-    yearly = project(
-        start, series, lambda step: kernel_rates(values(step), conversion), config, observe=observe
-    )
-    first = {"population": start, **stock_indicators(start, jnp)}
-    outputs = {
-        name: jnp.concatenate([first[name][None], value]) if name in first else value
-        for name, value in yearly.items()
-    }
+    yearly = project(start, series, rates, config, observe=observe)
+    checks = {"population": yearly.pop("sane").all()}
+    events = {name: value[:-1] for name, value in yearly.pop("events").items()}  # not the step past
+    outputs = {**yearly, **events}
     outputs |= {name: outputs[f"{name}_by_sex"].sum(-1) for name in FLOW_UNITS}
     outputs["net_migration"] = outputs["immigrations"] - outputs["emigrations"]
-    checks = {name: jnp.isfinite(value).all() for name, value in outputs.items()}
-    checks["population"] &= (outputs["population"] >= 0).all()
+    checks |= {name: jnp.isfinite(value).all() for name, value in outputs.items() if name != "population"}
     return outputs, checks
+
+
+@partial(jax.jit, static_argnames=("components",))
+def rates_by_year(
+    components: tuple[tuple[str, Component], ...], drivers: Mapping[str, Drivers], conversion: RateConversion
+) -> Rates:
+    """The kernel rates (draw, year, ...) of `drivers` for every year, all at once (for summaries that need
+    the rates themselves, e.g. SSB's alternatives)."""
+
+    def rates(step: Any) -> Rates:
+        fixed = {name: d.fixed for name, d in drivers.items()}
+        values = {name: component.values(fixed[name], step[name]) for name, component in components}
+        return kernel_rates(values, conversion)
+
+    series = {name: d.series for name, d in drivers.items()}
+    return jax.vmap(rates, in_axes=1, out_axes=1)(series)

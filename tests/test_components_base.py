@@ -8,6 +8,7 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 import pytest
+import scipy.stats
 import xarray as xr
 
 from stochpop.components.base import (
@@ -21,6 +22,7 @@ from stochpop.components.base import (
     posterior_draws,
     read_diagnostics,
     save_posterior,
+    student_t,
 )
 
 Y = np.array([1.2, 0.7, 2.1, 1.5, 0.9, 1.8, 1.1, 1.4])
@@ -113,3 +115,10 @@ def test_path_randomness_depends_on_the_path_alone():
         path_shocks(path_keys(key, 2), 0, (3,))
     with pytest.raises(ValueError, match="non-negative"):
         path_keys(key, [-1, 2])
+
+
+@pytest.mark.parametrize("df", [1.0, 2.5, 4.0, 30.0])
+def test_student_t_has_the_student_t_law(df):
+    draws = np.asarray(student_t(jax.random.PRNGKey(int(df * 10)), df, (100_000,)), dtype=float)
+    assert scipy.stats.kstest(draws, scipy.stats.t(df).cdf).pvalue > 0.001
+    assert np.quantile(draws, 0.99) == pytest.approx(scipy.stats.t(df).ppf(0.99), rel=0.05)

@@ -179,13 +179,18 @@ def test_rates_generated_inside_scan_equal_rates_as_inputs():
 
 
 def test_observe_keeps_what_it_is_given_of_each_year():
-    """`observe` sees each year's end population, flows by age and input: its outputs equal quantities
-    computed from the default outputs (populations and flows by age)."""
+    """`observe` sees each year's start and end population, flows by age and input: its outputs equal
+    quantities computed from the default outputs (populations and flows by age)."""
     rng = np.random.default_rng(5)
     inputs = random_inputs(rng)
 
-    def observe(population, flows, x):
-        return {"old": population[..., 65:].sum((-2, -1)), "deaths": flows.deaths, "m": x.mortality[..., 0]}
+    def observe(start, population, flows, x):
+        return {
+            "start": start.sum((-2, -1)),
+            "old": population[..., 65:].sum((-2, -1)),
+            "deaths": flows.deaths,
+            "m": x.mortality[..., 0],
+        }
 
     with jax.enable_x64(True):
         rates = Rates(
@@ -196,5 +201,7 @@ def test_observe_keeps_what_it_is_given_of_each_year():
         populations, flows = project(jnp.asarray(inputs["pop"]), rates, flows_by_age=True)
         kept = project(jnp.asarray(inputs["pop"]), rates, observe=observe)
     np.testing.assert_allclose(kept["old"], np.asarray(populations)[..., 65:].sum((-2, -1)), rtol=1e-12)
+    starts = np.concatenate([inputs["pop"][None], np.asarray(populations)[:-1]])
+    np.testing.assert_allclose(kept["start"], starts.sum((-2, -1)), rtol=1e-12)
     np.testing.assert_allclose(kept["deaths"], flows.deaths, rtol=1e-12)
     np.testing.assert_array_equal(kept["m"], inputs["mortality"][..., 0])

@@ -136,8 +136,13 @@ def test_paths_equal_their_rate_set_through_the_kernel(projection, paths):
     separate = project_rates(projection.initial, rates, projection.jump_off, projection.horizon)
     expected = indicators(separate)
     for name in ("total_population", "age_80_plus", "median_age", "births", "deaths", "net_migration"):
+        scale = float(np.abs(expected[name]).max())  # float32: net migration is a small difference
         np.testing.assert_allclose(
-            paths[name].transpose(*expected[name].dims), expected[name], rtol=2e-5, err_msg=name
+            paths[name].transpose(*expected[name].dims),
+            expected[name],
+            rtol=2e-5,
+            atol=2e-6 * scale,
+            err_msg=name,
         )
     np.testing.assert_allclose(
         paths["population"].transpose(*separate["population"].dims),

@@ -6,7 +6,7 @@ import pytest
 import xarray as xr
 
 from stochpop.plots import fan_chart, plt, pyramid
-from stochpop.summary import intervals, quantiles, tidy, variants, write_table
+from stochpop.summary import draw_quantiles, intervals, quantiles, tidy, variants, write_table
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +34,39 @@ def test_quantiles_and_variants_equal_numpy(paths):
     np.testing.assert_allclose(
         i["births"].sel(bound="upper", level=0.8), np.quantile(paths["births"].values, 0.9, axis=0)
     )
+
+
+def test_draw_quantiles_equal_numpy_bit_for_bit():
+    """Counting-based order statistics give numpy.quantile exactly: random sizes and dtypes, ties, constant
+    rows, skewed rows, the extreme quantiles; non-finite values go to numpy."""
+    rng = np.random.default_rng(7)
+    for trial in range(400):
+        n, rows = int(rng.integers(1, 3000)), int(rng.integers(1, 6))
+        values = rng.gamma(2.0, 100.0, size=(rows, n)).astype(rng.choice([np.float32, np.float64]))
+        if trial % 4 == 0:
+            values = np.round(values / 50)  # many ties
+        if trial % 7 == 0:
+            values[0] = 3.0  # a constant row
+        if trial % 9 == 0 and n > 10:
+            values[-1, : n - 3] = 1.0  # nearly all equal, three far above
+            values[-1, n - 3 :] = 1e6
+        q = np.sort(rng.uniform(0, 1, int(rng.integers(1, 7))))
+        if trial % 5 == 0:
+            q = np.array([0.0, 0.025, 0.5, 1.0])
+        np.testing.assert_array_equal(draw_quantiles(values, q), np.quantile(values, q, axis=-1))
+        draws_first = np.ascontiguousarray(values.T)
+        np.testing.assert_array_equal(draw_quantiles(draws_first, q, axis=0), np.quantile(values, q, axis=-1))
+    with_nan = rng.normal(size=(3, 50))
+    with_nan[1, 4] = np.nan
+    np.testing.assert_array_equal(draw_quantiles(with_nan, [0.5]), np.quantile(with_nan, [0.5], axis=-1))
+
+
+def test_quantiles_of_dask_chunks_equal_numpy(paths):
+    lazy = paths["population"].chunk({"year": 1, "draw": -1})
+    table = quantiles(lazy, (0.1, 0.9))
+    assert table["population"].chunks is not None  # stays lazy until computed
+    expected = np.quantile(paths["population"].values, [0.1, 0.9], axis=0)
+    np.testing.assert_array_equal(table["population"].transpose("quantile", "year", "sex").values, expected)
 
 
 def test_tidy_tables_round_trip(paths, tmp_path):

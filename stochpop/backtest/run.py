@@ -13,8 +13,8 @@ A jump-off with forecast.nc and baseline.nc is done; a rerun skips it (resumable
 
 Each jump-off runs in a fresh process: every refit compiles new XLA programs, and one process that kept
 them all ran out of memory mappings (LLVM "Cannot allocate memory") after about 40 fits. The processes
-share a persistent JAX compilation cache (out/jax_cache), so programs of the same shapes (the kernel, the
-forecasts) compile once.
+share the persistent JAX compilation cache (`compilation_cache`), so programs of the same shapes (the
+kernel, the forecasts) compile once.
 """
 
 import json
@@ -27,12 +27,12 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
-import jax
 import numpy as np
 import xarray as xr
 
 from stochpop.backtest.baseline import ssb_like_lines
 from stochpop.backtest.targets import TARGETS, on_horizon
+from stochpop.compilation_cache import enable_compilation_cache
 from stochpop.data.container import CountryData
 from stochpop.pipeline import (
     PathProjection,
@@ -128,16 +128,13 @@ def run_backtest(spec: Spec, data: CountryData, out: Path, log: Callable[[str], 
             directory.mkdir(parents=True, exist_ok=True)
             start = time.perf_counter()
             log(f"jump-off {jump_off}: refitting on data to {jump_off - 1}")
-            pool.submit(_jump_off_in_process, spec, data, jump_off, directory, out / "jax_cache").result()
+            pool.submit(_jump_off_in_process, spec, data, jump_off, directory).result()
             log(f"jump-off {jump_off}: done in {time.perf_counter() - start:.0f} s")
     return todo
 
 
-def _jump_off_in_process(
-    spec: Spec, data: CountryData, jump_off: int, directory: Path, compilation_cache: Path
-) -> None:
-    jax.config.update("jax_compilation_cache_dir", str(compilation_cache))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+def _jump_off_in_process(spec: Spec, data: CountryData, jump_off: int, directory: Path) -> None:
+    enable_compilation_cache()
     backtest_jump_off(spec, data, jump_off, directory, partial(print, flush=True))
 
 
