@@ -1,12 +1,15 @@
 """Chunked runs: independent of workers and chunk sizes, streamed to zarr, resumable."""
 
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import xarray as xr
 
-from stochpop.distributed import chunk_bounds, chunk_store, dask_client, run_chunks
+from stochpop.compilation_cache import cache_directory
+from stochpop.distributed import chunk_bounds, chunk_store, dask_client, run_chunks, step_reader
 
 YEARS = np.arange(2025, 2045)
 
@@ -48,6 +51,11 @@ def test_same_results_for_any_workers_and_chunk_sizes(tmp_path):
         a = run_chunks(toy_paths, 23, 4, tmp_path / "one", client=one).load()
     with dask_client(workers=2) as two:
         b = run_chunks(toy_paths, 23, 4, tmp_path / "two", client=two).load()
+        if hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) >= 2:
+            cores = two.run(os.sched_getaffinity, 0)  # each worker on a core of its own
+            assert [len(c) for c in cores.values()] == [1, 1] and len(set.union(*cores.values())) == 2
+        caches = two.run(lambda: jax.config.jax_compilation_cache_dir)
+        assert set(caches.values()) == {str(cache_directory())}
     c = run_chunks(toy_paths, 23, 10, tmp_path / "local").load()
     xr.testing.assert_identical(a, b)  # bit-identical across worker counts
     np.testing.assert_allclose(a["level"], c["level"], rtol=1e-6)
@@ -67,3 +75,22 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path):
     assert not list((store / "chunks").glob("*.partial"))
     with pytest.raises(ValueError, match="cannot resume it as"):
         run_chunks(toy_paths, 20, 5, store)
+
+
+def test_step_reader_reads_a_year_of_every_path(tmp_path):
+    def by_year(start: int, stop: int) -> xr.Dataset:
+        return toy_paths(start, stop).transpose("year", "draw", "sex_age")
+
+    stored = run_chunks(by_year, 23, 4, tmp_path / "run").load()
+    read = step_reader(tmp_path / "run", "level")
+    np.testing.assert_array_equal(read(5), stored["level"].isel(year=5).transpose("draw", "sex_age").values)
+
+
+def test_compilation_cache_directory_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("STOCHPOP_JAX_CACHE", str(tmp_path / "cache"))
+    assert cache_directory() == tmp_path / "cache"
+    monkeypatch.setenv("STOCHPOP_JAX_CACHE", "")
+    assert cache_directory() is None
+    monkeypatch.delenv("STOCHPOP_JAX_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_directory() == tmp_path / "xdg" / "stochpop" / "jax"

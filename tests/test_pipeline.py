@@ -244,6 +244,10 @@ def test_cli_steps_write_tables_and_figures(run_dir):
     row = table.query("variable == 'total_population' and year == 2040 and quantile == 0.9")
     expected = np.quantile(stored["total_population"].sel(year=2040).values, 0.9)
     assert float(row["value"].iloc[0]) == pytest.approx(expected, rel=1e-6)
+    population = pd.read_parquet(run_dir / "tables" / "population_quantiles.parquet")
+    cell = population.query("year == 2045 and sex == 'male' and age == 30").set_index("quantile")["value"]
+    draws = stored["population"].sel(year=2045, sex="male", age=30).values
+    np.testing.assert_array_equal(cell.to_numpy(), np.quantile(draws, cell.index.to_numpy()))
     csv = pd.read_csv(run_dir / "tables" / "variants.csv")
     assert set(csv["variant"]) == {"L", "M", "H"}
     alternatives = pd.read_csv(run_dir / "tables" / "alternatives.csv")
