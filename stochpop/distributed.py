@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import dask
+import numcodecs
 import numpy as np
 import xarray as xr
 import zarr
@@ -92,13 +93,14 @@ def _check_manifest(store: Path, n_paths: int, chunk_size: int, identity: dict |
 class OneCorePerWorker(WorkerPlugin):
     """Confines each LocalCluster worker process to one core (worker i to the i-th core, modulo the number
     of cores), as its single thread implies: XLA would otherwise spread every process's work over all
-    cores, and workers on one machine would compete for them instead of adding up. Linux only; elsewhere
-    workers are left as they are."""
+    cores, and workers on one machine would compete for them instead of adding up. Blosc, which compresses
+    the chunks, then uses one thread too. Linux only; elsewhere workers are left as they are."""
 
     def setup(self, worker: Any) -> None:
         if hasattr(os, "sched_setaffinity"):
             cores = sorted(os.sched_getaffinity(0))
             os.sched_setaffinity(0, {cores[int(worker.name) % len(cores)]})
+            numcodecs.blosc.set_nthreads(1)
 
 
 class CompilationCache(WorkerPlugin):

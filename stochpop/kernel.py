@@ -14,6 +14,7 @@ the axis just before (sex, age).
 """
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any, NamedTuple
 
 import jax
@@ -188,6 +189,7 @@ def sum_over_age(flows: Flows) -> Flows:
     )
 
 
+@partial(jax.jit, static_argnames=("rates_fn", "config", "flows_by_age", "observe"))
 def project(
     population: Array,
     inputs: Any,
@@ -200,8 +202,9 @@ def project(
 
     `inputs` are `Rates` (each leaf (years, ...)), or, with `rates_fn`, any low-dimensional per-year pytree
     that `rates_fn` turns into `Rates` inside the scan (e.g. Lee-Carter indices per path), so full rate
-    arrays never sit in memory. Returns populations at the end of each year (years, ..., 2, A) and the
-    stacked `Flows`, by sex (years, ..., 2) or, with `flows_by_age`, by sex and age (years, ..., 2, A).
+    arrays never sit in memory. Compiled once per shape and set of functions (`jit`). Returns populations
+    at the end of each year (years, ..., 2, A) and the stacked `Flows`, by sex (years, ..., 2) or, with
+    `flows_by_age`, by sex and age (years, ..., 2, A).
 
     `observe(population, following, flows, x)`, if given, says what to keep of each year instead: it gets
     the population at the start and at the end of the year, the year's `Flows` by sex and age and the

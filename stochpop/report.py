@@ -68,14 +68,16 @@ def write_tables(
     """Write the tables of the run in `store` into `out` (created); returns the files written."""
     out.mkdir(parents=True, exist_ok=True)
     levels = sorted({*q, *variant_levels.values()})
-    per_path = quantiles(indicator_paths(open_results(store)), levels)  # quantiles and variants in one pass
-    tables = {
-        "quantiles": per_path.sel(quantile=list(q)),
-        "variants": per_path.sel(quantile=list(variant_levels.values()))
-        .rename(quantile="variant")
-        .assign_coords(variant=list(variant_levels)),
-        "population_quantiles": population_quantiles(store, q),
-    }
+    with ThreadPoolExecutor(1) as background:  # the population's quantiles while the indicators load
+        population = background.submit(population_quantiles, store, q)
+        per_path = quantiles(indicator_paths(open_results(store)), levels)  # quantiles and variants at once
+        tables = {
+            "quantiles": per_path.sel(quantile=list(q)),
+            "variants": per_path.sel(quantile=list(variant_levels.values()))
+            .rename(quantile="variant")
+            .assign_coords(variant=list(variant_levels)),
+            "population_quantiles": population.result(),
+        }
     if alternatives is not None:
         tables["alternatives"] = alternatives
     written = []

@@ -59,8 +59,7 @@ def draw_quantiles(values: np.ndarray, q: Sequence[float], axis: int = -1) -> np
     wanted = np.zeros(m * buckets, bool)
     wanted[holding] = True
     index = np.flatnonzero(wanted[bucket])
-    candidates, cells = table.ravel()[index], (index % m if first else index // n)
-    candidates = candidates[np.lexsort((candidates, cells))]
+    candidates = _sorted_by_bucket(table.ravel()[index], bucket[index])
     wanted_counts = np.where(wanted, counts, 0)
     before = np.cumsum(wanted_counts) - wanted_counts  # candidates in earlier wanted buckets, all cells
     statistics = candidates[before[holding] + ranks - below]  # (cell, rank) order statistics
@@ -72,24 +71,37 @@ def draw_quantiles(values: np.ndarray, q: Sequence[float], axis: int = -1) -> np
     return result.reshape(len(position), *cells_shape)
 
 
+def _sorted_by_bucket(values: np.ndarray, bucket: np.ndarray) -> np.ndarray:
+    """`values` sorted by bucket, then value. float32 values sort as one integer key (the bucket above the
+    value's bits, flipped to order like the floats); other dtypes by `numpy.lexsort`."""
+    if values.dtype != np.float32:
+        return values[np.lexsort((values, bucket))]
+    bits = values.view(np.uint32)
+    flip = np.where(bits >> 31, np.uint32(0xFFFFFFFF), np.uint32(0x80000000))  # negatives reverse
+    key = (bucket.astype(np.uint64) << np.uint64(32)) | (bits ^ flip)
+    key.sort()
+    ordered = (key & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    return (ordered ^ np.where(ordered >> 31, np.uint32(0x80000000), np.uint32(0xFFFFFFFF))).view(np.float32)
+
+
 def _over_draws(paths: xr.Dataset | xr.DataArray, q: Sequence[float]) -> xr.Dataset | xr.DataArray:
-    """`draw_quantiles` over `draw` (dim `quantile`, first) of a Dataset or DataArray; dask-backed variables
-    stay lazy, one task per chunk (chunks must hold every draw)."""
-    table = xr.apply_ufunc(
-        lambda values: np.moveaxis(draw_quantiles(values, q), 0, -1),
-        paths,
-        input_core_dims=[["draw"]],
-        output_core_dims=[["quantile"]],
-        dask="parallelized",
-        dask_gufunc_kwargs={"output_sizes": {"quantile": len(q)}},
-        output_dtypes=[np.float64],
-        keep_attrs=True,
-    )
-    return table.assign_coords(quantile=list(q)).transpose("quantile", ...)
+    """`draw_quantiles` over `draw` (dim `quantile`, first) of a Dataset or DataArray (loaded into memory);
+    values are read along the draw axis where it lies, first or last, without a transposed copy."""
+
+    def over_draws(variable: xr.DataArray) -> xr.DataArray:
+        axis = variable.get_axis_num("draw")
+        last = axis == variable.ndim - 1
+        values = variable.values if last else np.moveaxis(variable.values, axis, 0)
+        template = variable.isel(draw=0, drop=True).expand_dims(quantile=list(q))
+        return template.copy(data=draw_quantiles(values, q, axis=-1 if last else 0).astype(np.float64))
+
+    if isinstance(paths, xr.DataArray):
+        return over_draws(paths)
+    return paths.map(over_draws, keep_attrs=True)
 
 
 def quantiles(paths: xr.Dataset | xr.DataArray, q: Sequence[float] = DEFAULT_QUANTILES) -> xr.Dataset:
-    """Quantiles over `draw` (dim `quantile`) of every variable."""
+    """Quantiles over `draw` (dim `quantile`, first) of every variable."""
     return _over_draws(paths.to_dataset() if isinstance(paths, xr.DataArray) else paths, q)
 
 

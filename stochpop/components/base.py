@@ -291,10 +291,12 @@ def student_t(key: jax.Array, df: Any, shape: tuple[int, ...]) -> jax.Array:
     return jax.numpy.cos(angle) * jax.numpy.sqrt(df * jax.numpy.expm1(-2.0 / df * jax.numpy.log(w)))
 
 
-def posterior_draws(idata: az.InferenceData, keys: jax.Array) -> dict[str, np.ndarray]:
+def posterior_draws(
+    idata: az.InferenceData, keys: jax.Array, names: Sequence[str] | None = None
+) -> dict[str, np.ndarray]:
     """One joint parameter set per path key (n, ...) from the posterior (chains pooled, drawn uniformly and
-    independently, so with replacement), each variable with a leading path axis."""
-    posterior = idata.posterior
+    independently, so with replacement), each variable (`names`, default all) with a leading path axis."""
+    posterior = idata.posterior if names is None else idata.posterior[list(names)]
     available = posterior.sizes["chain"] * posterior.sizes["draw"]
     index = np.asarray(_draw_indices(keys, available))
     draws = {}

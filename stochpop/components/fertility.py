@@ -716,7 +716,7 @@ class FertilityModel:
         if years.size == 0 or years.min() < fit_years[0]:
             raise ValueError(f"forecast years must be {fit_years[0]} or later")
         keys = path_keys(key, paths)
-        p = posterior_draws(idata, keys)
+        p = posterior_draws(idata, keys, [*SCALARS, "age_shock_scale", "log_tfr", "kappa", "alpha", "beta"])
         f32 = lambda v: jnp.asarray(v, dtype=jnp.float32)  # noqa: E731
         s = StateDraws(
             **{name: f32(p[name]) for name in StateDraws._fields if name in (*SCALARS, "age_shock_scale")},

@@ -83,6 +83,9 @@ GROSS_SCALARS = (
     "emigration_shock_scale",
 )
 """The scalar parameters of `gross_migration_model`."""
+LEVEL_PARAMETERS = ("mean", "persistence", "shock_scale")
+"""The AR(1) parameters of each gross flow's level (`immigration_mean`, ...) that forecasts use."""
+SCHEDULES = ("immigration_schedule", "emigration_schedule")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -654,7 +657,7 @@ class NetMigrationModel:
         persons."""
         years, index = _forecast_index(years, int(constant_values(idata, "last_year")))
         keys = path_keys(key, paths)
-        p = posterior_draws(idata, keys)
+        p = posterior_draws(idata, keys, [*NET_SCALARS, "schedule"])
         start = np.full(keys.shape[0], constant_values(idata, "total")[-1], dtype=np.float32)
         total = 1000.0 * _simulate_paths(
             keys, 1, start, p["long_run_mean"], p["persistence"], p["shock_scale"], p["shock_df"], index
@@ -871,7 +874,8 @@ class GrossMigrationModel:
         risk (sex, age); series: total_immigration (draw, year) persons and emigration_level (draw, year)."""
         years, index = _forecast_index(years, int(constant_values(idata, "last_year")))
         keys = path_keys(key, paths)
-        p = posterior_draws(idata, keys)
+        levels = [f"{flow}_{name}" for flow in ("immigration", "emigration") for name in LEVEL_PARAMETERS]
+        p = posterior_draws(idata, keys, [*levels, "immigration_shock_df", *SCHEDULES])
         ages = idata.posterior["age"].values
         n = keys.shape[0]
         level_i = _simulate_paths(

@@ -1040,7 +1040,7 @@ class CoherentLeeCarter:
         fitted_years = constant_values(idata, "year")
         years = _check_years(years, int(fitted_years[-1]))
         index, keys = path_indices(paths), path_keys(key, paths)
-        draws = posterior_draws(idata, keys)
+        draws = posterior_draws(idata, keys, list(PARAM_DIMS))
         with jax.enable_x64(False):  # float32 paths, as the kernel runs
             params = {name: jnp.asarray(draws[name], dtype=jnp.float32) for name in PARAM_DIMS}
             if self.jump_off == "observed":
@@ -1206,7 +1206,7 @@ class LeeCarter:
         years = _check_years(years, int(fitted_years[-1]))
         horizon = int(years.max() - fitted_years[-1])
         index, keys = path_indices(paths), path_keys(key, paths)
-        draws = posterior_draws(idata, keys)
+        draws = posterior_draws(idata, keys, ["drift", "sigma"])
         with jax.enable_x64(False):  # float32 paths, as the coherent model's
             a, b, k = (
                 jnp.asarray(constant_values(idata, name), dtype=jnp.float32) for name in ("a", "b", "k")
