@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import xarray as xr
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
@@ -38,17 +39,29 @@ def fan_chart(
 def pyramid(
     ax: plt.Axes, population: xr.DataArray, bands: Sequence[float] = BANDS, max_age: int = 105
 ) -> plt.Axes:
-    """Population pyramid of one year, `population` (draw, sex, age): median bars with interval whiskers
-    (men left, women right), bands as shaded envelopes."""
+    """Population pyramid of one year, `population` (draw, sex, age): men left, women right; median bars
+    (single years of age) in a light tint outlined by a step line, the central `bands` as nested envelopes
+    in the sex's colour."""
     population = population.sel(age=slice(0, max_age))
     ages = population["age"].values
-    for sex, sign in (("male", -1), ("female", 1)):
+    edges = np.append(ages, ages[-1] + 1)  # each age's bar spans [x, x + 1)
+    for sex, sign, colour in (("male", -1, "#1f5a96"), ("female", 1, "#b03a48")):
         by_age = population.sel(sex=sex)
         median = by_age.median("draw").values
-        ax.barh(ages, sign * median, height=1.0, color="#9bb7d4" if sign < 0 else "#e0a3a3", lw=0)
+        ax.stairs(sign * median, edges, fill=True, color=colour, alpha=0.12, orientation="horizontal", lw=0)
         for i, level in enumerate(sorted(bands, reverse=True)):
             low, high = by_age.quantile([(1 - level) / 2, (1 + level) / 2], dim="draw", skipna=False).values
-            ax.fill_betweenx(ages, sign * low, sign * high, color="#333333", alpha=0.12 + 0.1 * i, lw=0)
+            ax.stairs(
+                sign * high,
+                edges,
+                baseline=sign * low,
+                fill=True,
+                color=colour,
+                alpha=0.18 + 0.17 * i,
+                orientation="horizontal",
+                lw=0,
+            )
+        ax.stairs(sign * median, edges, baseline=None, orientation="horizontal", color=colour, lw=1.0)
     widest = max(bands) if bands else 0.5
     limit = float(population.quantile((1 + widest) / 2, dim="draw", skipna=False).max()) * 1.05
     ax.set_xlim(-limit, limit)

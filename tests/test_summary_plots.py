@@ -103,7 +103,10 @@ def test_pyramid_puts_men_left():
     )
     fig, ax = plt.subplots()
     pyramid(ax, pop)
-    widths = [patch.get_width() for patch in ax.patches]
-    assert min(widths) < 0 < max(widths)
-    np.testing.assert_allclose(-np.array(widths[:106]), np.median(pop.sel(sex="male").values, axis=0))
+    lines = [p.get_data() for p in ax.patches if not p.get_fill()]  # the medians: men, then women
+    np.testing.assert_allclose(-lines[0].values, np.median(pop.sel(sex="male").values, axis=0))
+    np.testing.assert_allclose(lines[1].values, np.median(pop.sel(sex="female").values, axis=0))
+    widest = ax.patches[1].get_data()  # men's 95% envelope (after the median bars), left of zero
+    np.testing.assert_allclose(-widest.baseline, np.quantile(pop.sel(sex="male").values, 0.025, axis=0))
+    np.testing.assert_allclose(-widest.values, np.quantile(pop.sel(sex="male").values, 0.975, axis=0))
     plt.close(fig)
