@@ -72,7 +72,8 @@ def compute_and_write(chunk_fn: ChunkFn, start: int, stop: int, store: Path) -> 
     )
     for key, buffer in files.items():
         (partial / key).parent.mkdir(parents=True, exist_ok=True)
-        (partial / key).write_bytes(buffer.to_bytes())
+        with open(partial / key, "wb") as file:
+            file.write(buffer.as_numpy_array())
     partial.rename(final)
     return final
 
@@ -140,12 +141,12 @@ def run_chunks(
     client: Client | None = None,
     on_chunk: Callable[[Path], None] | None = None,
     identity: dict | None = None,
-) -> xr.Dataset:
+) -> Path:
     """Compute every missing chunk (on `client`'s workers, or in this process without one) into `store`.
 
     `on_chunk` is called with each chunk's path as it is written (e.g. to advance a progress bar).
     `identity` (JSON-serialisable, e.g. the seed) is recorded; resuming with another raises ValueError.
-    Returns `open_results(store)`.
+    Returns the store (`open_results` opens it).
     """
     store = Path(store)
     _check_manifest(store, n_paths, chunk_size, identity)
@@ -161,7 +162,7 @@ def run_chunks(
             path = future.result()
             if on_chunk:
                 on_chunk(path)
-    return open_results(store)
+    return store
 
 
 def chunk_paths(store: str | Path) -> list[Path]:

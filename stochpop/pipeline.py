@@ -19,7 +19,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import arviz as az
@@ -235,6 +235,12 @@ class PathProjection:
             for i, name in enumerate(COMPONENTS)
         }
 
+    @cached_property
+    def stock(self) -> np.ndarray:
+        """The jump-off stock as the kernel takes it: (sex, age 0..119) float32."""
+        return to_kernel_ages(self.initial).transpose("sex", "age").values.astype(np.float32)
+
+    @cached_property
     def conversion(self) -> RateConversion:
         """The `RateConversion` of the fertility component's ages and the data's woman-years per woman."""
         ages = _posterior(self.posteriors["fertility"]).posterior["age"].values
@@ -242,7 +248,7 @@ class PathProjection:
 
     def rates(self, paths: Paths) -> xr.Dataset:
         """The kernel rate set (draw, year, ...) of `paths` (`simulation.rates_by_year`)."""
-        rates = rates_by_year(self._components(), self.drivers(paths), self.conversion())
+        rates = rates_by_year(self._components(), self.drivers(paths), self.conversion)
         return rate_set(rates, path_indices(paths), self.event_years)
 
     def _components(self) -> tuple[tuple[str, Component], ...]:
@@ -254,8 +260,7 @@ class PathProjection:
         totals, e0 and tfr. ValueError naming the variables if any value is not finite or any population
         negative."""
         draws = np.arange(start, stop)
-        initial = to_kernel_ages(self.initial).transpose("sex", "age").values.astype(np.float32)
-        outputs, checks = simulate_paths(self._components(), self.drivers(draws), initial, self.conversion())
+        outputs, checks = simulate_paths(self._components(), self.drivers(draws), self.stock, self.conversion)
         failed = [name for name, ok in checks.items() if not bool(ok)]
         if failed:
             raise ValueError(f"paths {start}-{stop - 1}: non-finite or negative values in {failed}")

@@ -68,7 +68,7 @@ def fertility_matrix(ages: np.ndarray, ratio: xr.DataArray) -> np.ndarray:
 
 
 class RateConversion(NamedTuple):
-    """What `kernel_rates` needs besides the values (float32 arrays, so it can be a `jit` argument).
+    """What `kernel_rates` needs besides the values (float32 arrays; a `jit` argument).
 
     mortality_share: (age 0..119,) lower-triangle shares of the death rates by time spent;
     fertility: (age, mother_age 15..49) `fertility_matrix` for the fertility component's ages.
@@ -81,7 +81,7 @@ class RateConversion(NamedTuple):
     def create(cls, fertility_ages: np.ndarray, ratio: xr.DataArray) -> "RateConversion":
         """The conversion for ASFR at `fertility_ages` with woman-years per woman `ratio`."""
         share = lower_triangle_share(KERNEL_AGES)
-        return cls(*(jnp.asarray(a, jnp.float32) for a in (share, fertility_matrix(fertility_ages, ratio))))
+        return cls(*(np.asarray(a, np.float32) for a in (share, fertility_matrix(fertility_ages, ratio))))
 
 
 def kernel_rates(values: Mapping[str, Mapping[str, Array]], conversion: RateConversion) -> Rates:

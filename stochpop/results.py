@@ -66,17 +66,18 @@ def paths_dataset(outputs: dict[str, np.ndarray], draws: np.ndarray, jump_off: i
     next dims are draw, sex, age."""
     horizon = outputs["births"].shape[0]
     stock_years = np.arange(jump_off, jump_off + horizon + 1)
-    coords = {"sex": list(SEXES), "age": KERNEL_AGES, "draw": draws}
-    data = {}
+    units = {"population": "persons", **{f"{name}_by_sex": unit for name, unit in FLOW_UNITS.items()}}
+    variables = {}
     for name, values in outputs.items():
         values = np.asarray(values)
         time = "year" if values.shape[0] == horizon + 1 else "event_year"
-        dims = (time, "draw", "sex", "age")[: values.ndim]
-        time_coord = {time: stock_years if time == "year" else stock_years[:-1]}
-        data[name] = xr.DataArray(
-            values, dims=dims, coords={**time_coord, **{d: coords[d] for d in dims[1:]}}, name=name
-        )
-    data["population"].attrs = {"units": "persons", "reference": "1 January"}
-    for name, units in FLOW_UNITS.items():
-        data[f"{name}_by_sex"].attrs = {"units": units}
-    return xr.Dataset(data, attrs={"jump_off": jump_off})
+        attrs = {"units": units[name]} if name in units else {}
+        variables[name] = ((time, "draw", "sex", "age")[: values.ndim], values, attrs)
+    coords = {
+        "year": stock_years,
+        "event_year": stock_years[:-1],
+        "draw": draws,
+        "sex": list(SEXES),
+        "age": KERNEL_AGES,
+    }
+    return xr.Dataset(variables, coords=coords, attrs={"jump_off": jump_off})

@@ -9,7 +9,14 @@ import pytest
 import xarray as xr
 
 from stochpop.compilation_cache import cache_directory
-from stochpop.distributed import chunk_bounds, chunk_store, dask_client, run_chunks, step_reader
+from stochpop.distributed import (
+    chunk_bounds,
+    chunk_store,
+    dask_client,
+    open_results,
+    run_chunks,
+    step_reader,
+)
 
 YEARS = np.arange(2025, 2045)
 
@@ -48,15 +55,15 @@ def test_chunk_bounds_cover_every_path_once():
 
 def test_same_results_for_any_workers_and_chunk_sizes(tmp_path):
     with dask_client(workers=1) as one:
-        a = run_chunks(toy_paths, 23, 4, tmp_path / "one", client=one).load()
+        a = open_results(run_chunks(toy_paths, 23, 4, tmp_path / "one", client=one)).load()
     with dask_client(workers=2) as two:
-        b = run_chunks(toy_paths, 23, 4, tmp_path / "two", client=two).load()
+        b = open_results(run_chunks(toy_paths, 23, 4, tmp_path / "two", client=two)).load()
         if hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) >= 2:
             cores = two.run(os.sched_getaffinity, 0)  # each worker on a core of its own
             assert [len(c) for c in cores.values()] == [1, 1] and len(set.union(*cores.values())) == 2
         caches = two.run(lambda: jax.config.jax_compilation_cache_dir)
         assert set(caches.values()) == {str(cache_directory())}
-    c = run_chunks(toy_paths, 23, 10, tmp_path / "local").load()
+    c = open_results(run_chunks(toy_paths, 23, 10, tmp_path / "local")).load()
     xr.testing.assert_identical(a, b)  # bit-identical across worker counts
     np.testing.assert_allclose(a["level"], c["level"], rtol=1e-6)
     np.testing.assert_array_equal(a["draw"], np.arange(23))
@@ -69,9 +76,11 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path):
     written = sorted(p.name for p in (store / "chunks").glob("*.zarr"))
     assert written == [chunk_store(store, a, a + 4).name for a in (0, 4)]
     first_chunk_time = chunk_store(store, 0, 4).stat().st_mtime_ns
-    resumed = run_chunks(toy_paths, 20, 4, store).load()
+    resumed = open_results(run_chunks(toy_paths, 20, 4, store)).load()
     assert chunk_store(store, 0, 4).stat().st_mtime_ns == first_chunk_time  # not recomputed
-    xr.testing.assert_identical(resumed, run_chunks(toy_paths, 20, 4, tmp_path / "whole").load())
+    xr.testing.assert_identical(
+        resumed, open_results(run_chunks(toy_paths, 20, 4, tmp_path / "whole")).load()
+    )
     assert not list((store / "chunks").glob("*.partial"))
     with pytest.raises(ValueError, match="cannot resume it as"):
         run_chunks(toy_paths, 20, 5, store)
@@ -81,7 +90,7 @@ def test_step_reader_reads_a_year_of_every_path(tmp_path):
     def by_year(start: int, stop: int) -> xr.Dataset:
         return toy_paths(start, stop).transpose("year", "draw", "sex_age")
 
-    stored = run_chunks(by_year, 23, 4, tmp_path / "run").load()
+    stored = open_results(run_chunks(by_year, 23, 4, tmp_path / "run")).load()
     read = step_reader(tmp_path / "run", "level")
     np.testing.assert_array_equal(read(5), stored["level"].isel(year=5).transpose("draw", "sex_age").values)
 

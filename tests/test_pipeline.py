@@ -88,8 +88,8 @@ def paths(projection) -> xr.Dataset:
 
 
 def test_chunking_does_not_change_any_path(projection, paths, tmp_path):
-    by_10 = run_chunks(projection, 40, 10, tmp_path / "by10").load()
-    by_25 = run_chunks(projection, 40, 25, tmp_path / "by25").load()
+    by_10 = open_results(run_chunks(projection, 40, 10, tmp_path / "by10")).load()
+    by_25 = open_results(run_chunks(projection, 40, 25, tmp_path / "by25")).load()
     for chunked in (by_10, by_25):
         for name in ("population", "births", "e0", "tfr", "immigrations_by_sex"):
             np.testing.assert_allclose(chunked[name], paths[name].transpose(*chunked[name].dims), rtol=1e-6)
@@ -102,9 +102,9 @@ def test_chunking_does_not_change_any_path(projection, paths, tmp_path):
 
 def test_one_and_two_workers_give_identical_results(projection, tmp_path):
     with dask_client(workers=1) as one:
-        a = run_chunks(projection, 40, 10, tmp_path / "one", client=one).load()
+        a = open_results(run_chunks(projection, 40, 10, tmp_path / "one", client=one)).load()
     with dask_client(workers=2) as two:
-        b = run_chunks(projection, 40, 10, tmp_path / "two", client=two).load()
+        b = open_results(run_chunks(projection, 40, 10, tmp_path / "two", client=two)).load()
     xr.testing.assert_identical(a, b)
 
 
@@ -113,7 +113,7 @@ class Killed(RuntimeError):
 
 
 def test_killed_run_resumes_to_the_uninterrupted_result(projection, tmp_path):
-    whole = run_chunks(projection, 40, 10, tmp_path / "whole").load()
+    whole = open_results(run_chunks(projection, 40, 10, tmp_path / "whole")).load()
 
     def dies_at_third_chunk(start: int, stop: int) -> xr.Dataset:
         if start >= 20:
@@ -124,7 +124,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(projection, tmp_path):
     with pytest.raises(Killed):
         run_chunks(dies_at_third_chunk, 40, 10, store)
     assert len(list((store / "chunks").glob("*.zarr"))) == 2
-    xr.testing.assert_identical(run_chunks(projection, 40, 10, store).load(), whole)
+    xr.testing.assert_identical(open_results(run_chunks(projection, 40, 10, store)).load(), whole)
     with pytest.raises(ValueError, match="cannot resume"):
         run_chunks(projection, 40, 10, store, identity={"seed": 99})
 
