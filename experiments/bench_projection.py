@@ -3,13 +3,14 @@
 Prints:
 * paths_<w>_workers_s: N paths (default 10 000) to 2100 with 1 and with 2 Dask workers (sampling the
   components' drivers + kernel + indicators, streamed to zarr), workers started and compiled beforehand
-  (one warm-up chunk each); path-years per second; the speedup of 2 workers over 1;
+  (one warm-up chunk each); path-years per second; the speedup of 2 workers over 1, the median over
+  runs of 1 and 2 workers made one after the other;
 * paths_and_summaries_s: what `stochpop run` does after the fit, on the warm 2-worker cluster: the paths,
   SSB's alternatives (on a worker while the paths run), and every table (quantiles, L/M/H variants,
   population quantiles, alternatives; CSV and parquet) - the goal's figure; summaries_s is its excess
   over paths_2_workers_s;
-* the warm figures are the best of --repeat runs (this VM's timings vary by 10-20% from run to run; every
-  run is listed in *_runs_s);
+* the warm figures are the best of --repeat runs (this VM's timings vary by 10-20% from run to run and
+  more between invocations; every run is listed in *_runs_s);
 * cold_project_and_summary_s: `stochpop project` + `stochpop summary` as commands in fresh processes
   (cluster start-up, posterior loading and compilation included; compilation comes from the persistent
   cache after a first run, `stochpop.compilation_cache`);
@@ -27,6 +28,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -83,32 +85,36 @@ def main_bench() -> None:
     args.fit_dir.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.fit_dir.parent, prefix="bench-") as scratch:
         scratch = Path(scratch)
-        for workers in (1, 2):
-            with dask_client(workers) as client:
+        with dask_client(1) as one, dask_client(2) as two:
+            clients = {1: one, 2: two}
+            for client in clients.values():
                 warm(client, projection, args.chunk_size)
-                runs = []
-                for i in range(args.repeat):
+            runs: dict[int, list[float]] = {1: [], 2: []}
+            for i in range(args.repeat):  # 1 and 2 workers alternate, so each pair meets the same machine
+                for workers, client in clients.items():
                     store = scratch / f"w{workers}-{i}"
                     os.sync()  # earlier runs' files reach the disk now, not during this run
                     start = time.perf_counter()
                     run_chunks(projection, args.paths, args.chunk_size, store, client=client)
-                    runs.append(round(time.perf_counter() - start, 2))
+                    runs[workers].append(round(time.perf_counter() - start, 2))
                     shutil.rmtree(store)
-                result[f"paths_{workers}_workers_runs_s"] = runs
-                result[f"paths_{workers}_workers_s"] = min(runs)
-                result[f"path_years_per_s_{workers}_workers"] = round(path_years / min(runs))
-                if workers == 2:
-                    runs = []
-                    for i in range(args.repeat):
-                        run = run_directory(fit_dir, scratch / f"run-{i}")
-                        os.sync()
-                        start = time.perf_counter()
-                        project_and_summarise(spec, run, projection, client)
-                        runs.append(round(time.perf_counter() - start, 2))
-                        shutil.rmtree(run)
-                    result["paths_and_summaries_runs_s"] = runs
-                    result["paths_and_summaries_s"] = min(runs)
-        result["speedup_2_workers"] = round(result["paths_1_workers_s"] / result["paths_2_workers_s"], 2)
+            for workers, seconds in runs.items():
+                result[f"paths_{workers}_workers_runs_s"] = seconds
+                result[f"paths_{workers}_workers_s"] = min(seconds)
+                result[f"path_years_per_s_{workers}_workers"] = round(path_years / min(seconds))
+            ratios = [a / b for a, b in zip(runs[1], runs[2], strict=True)]
+            result["speedup_2_workers"] = round(statistics.median(ratios), 2)
+            result["speedup_2_workers_runs"] = [round(r, 2) for r in ratios]
+            seconds = []
+            for i in range(args.repeat):
+                run = run_directory(fit_dir, scratch / f"run-{i}")
+                os.sync()
+                start = time.perf_counter()
+                project_and_summarise(spec, run, projection, two)
+                seconds.append(round(time.perf_counter() - start, 2))
+                shutil.rmtree(run)
+            result["paths_and_summaries_runs_s"] = seconds
+            result["paths_and_summaries_s"] = min(seconds)
         result["summaries_s"] = round(result["paths_and_summaries_s"] - result["paths_2_workers_s"], 2)
 
         cold = run_directory(fit_dir, scratch / "cold")
