@@ -183,7 +183,7 @@ def open_results(store: str | Path) -> xr.Dataset:
         engine="zarr",
         combine="nested",
         concat_dim="draw",
-        consolidated=True,
+        consolidated=None,  # chunks written before consolidation are opened without it
         data_vars="minimal",
         coords="minimal",
         compat="override",

@@ -45,7 +45,7 @@ def population_quantiles(store: Path, q: Sequence[float]) -> xr.Dataset:
     """Quantiles of population (year, sex, age) over the draws of the run in `store`: one year at a time,
     read straight from the chunks (`distributed.step_reader`), the years spread over a thread per core
     (NumPy releases the GIL), so memory holds a few years' draws at a time."""
-    first_chunk = xr.open_zarr(chunk_paths(store)[0], consolidated=True)["population"]
+    first_chunk = xr.open_zarr(chunk_paths(store)[0], consolidated=None)["population"]
     read = step_reader(store, "population")
 
     def year(index: int) -> np.ndarray:
