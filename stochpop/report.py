@@ -19,7 +19,7 @@ import xarray as xr
 
 from stochpop.distributed import chunk_paths, open_results, step_reader
 from stochpop.plots import fan_chart, pyramid, save
-from stochpop.summary import draw_quantiles, quantiles, tidy, write_table
+from stochpop.summary import draw_quantiles, quantiles, tidy, variants_of, write_table
 
 FAN_CHARTS: dict[str, tuple[str, str | None]] = {
     "total_population": ("Population on 1 January (millions)", None),
@@ -41,17 +41,26 @@ def indicator_paths(paths: xr.Dataset) -> xr.Dataset:
     return paths[names].load(scheduler="threads")  # many small reads: here, not through a cluster
 
 
+QUANTILE_MEMORY_BYTES = 2 * 2**30
+"""Memory the population's quantiles may use at once; a year of draws takes about 6x its size while its
+quantiles are found (the values, their bucket numbers, the candidates)."""
+
+
 def population_quantiles(store: Path, q: Sequence[float]) -> xr.Dataset:
     """Quantiles of population (year, sex, age) over the draws of the run in `store`: one year at a time,
-    read straight from the chunks (`distributed.step_reader`), the years spread over a thread per core
-    (NumPy releases the GIL), so memory holds a few years' draws at a time."""
-    first_chunk = xr.open_zarr(chunk_paths(store)[0], consolidated=None)["population"]
+    read straight from the chunks (`distributed.step_reader`), the years spread over a thread per usable
+    core (NumPy releases the GIL) as far as `QUANTILE_MEMORY_BYTES` allows."""
+    chunks = chunk_paths(store)
+    first_chunk = xr.open_zarr(chunks[0], consolidated=None)["population"]
     read = step_reader(store, "population")
 
     def year(index: int) -> np.ndarray:
         return draw_quantiles(read(index), q, axis=0)  # (quantile, sex, age)
 
-    with ThreadPoolExecutor(os.cpu_count()) as pool:
+    year_bytes = len(chunks) * first_chunk.isel(year=0).nbytes  # at most: the last chunk may be shorter
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    threads = max(1, min(cores, QUANTILE_MEMORY_BYTES // (6 * year_bytes)))
+    with ThreadPoolExecutor(threads) as pool:
         by_year = np.stack(list(pool.map(year, range(first_chunk.sizes["year"]))), axis=1)
     template = first_chunk.isel(draw=0, drop=True).expand_dims(quantile=list(q))
     return template.copy(data=by_year).to_dataset()
@@ -73,9 +82,7 @@ def write_tables(
         per_path = quantiles(indicator_paths(open_results(store)), levels)  # quantiles and variants at once
         tables = {
             "quantiles": per_path.sel(quantile=list(q)),
-            "variants": per_path.sel(quantile=list(variant_levels.values()))
-            .rename(quantile="variant")
-            .assign_coords(variant=list(variant_levels)),
+            "variants": variants_of(per_path, variant_levels),
             "population_quantiles": population.result(),
         }
     if alternatives is not None:

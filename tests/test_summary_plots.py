@@ -61,6 +61,16 @@ def test_draw_quantiles_equal_numpy_bit_for_bit():
     np.testing.assert_array_equal(draw_quantiles(with_nan, [0.5]), np.quantile(with_nan, [0.5], axis=-1))
 
 
+def test_draw_quantiles_of_tiny_spreads_and_a_middle_axis():
+    """Spreads too small for a float32 bucket scale (denormals) still give numpy's quantiles; a draw axis
+    neither first nor last is refused rather than read as the last."""
+    tiny = np.array([[0.0, 1e-40, 3e-41, 2e-45] * 25, np.linspace(0, 1, 100)], dtype=np.float32)
+    q = [0.1, 0.5, 0.975]
+    np.testing.assert_array_equal(draw_quantiles(tiny, q), np.quantile(tiny, q, axis=-1))
+    with pytest.raises(ValueError, match="axis 1 of 3"):
+        draw_quantiles(np.zeros((2, 3, 4)), q, axis=1)
+
+
 def test_quantiles_read_the_draw_axis_where_it_lies(paths):
     for dims in (("draw", "year", "sex"), ("year", "sex", "draw"), ("year", "draw", "sex")):
         table = quantiles(paths["population"].transpose(*dims), (0.1, 0.9))
