@@ -95,7 +95,12 @@ class OneCorePerWorker(WorkerPlugin):
     """Confines each LocalCluster worker process to one core (worker i to the i-th core, modulo the number
     of cores), as its single thread implies: XLA would otherwise spread every process's work over all
     cores, and workers on one machine would compete for them instead of adding up. Blosc, which compresses
-    the chunks, then uses one thread too. Linux only; elsewhere workers are left as they are."""
+    the chunks, then uses one thread too. Linux only; elsewhere workers are left as they are. Pinning
+    applies to the calling thread and the threads it starts later, which is every thread that computes:
+    a worker starts its executor thread and XLA its pool after the plugin's setup. Two LocalClusters alive
+    at once are pinned to the same cores."""
+
+    name = "stochpop-one-core-per-worker"
 
     def setup(self, worker: Any) -> None:
         if hasattr(os, "sched_setaffinity"):
@@ -107,6 +112,8 @@ class OneCorePerWorker(WorkerPlugin):
 class CompilationCache(WorkerPlugin):
     """Workers read and write the persistent JAX compilation cache (`compilation_cache`), so a chunk's
     programs compile once across workers and runs."""
+
+    name = "stochpop-compilation-cache"
 
     def setup(self, worker: Any) -> None:
         enable_compilation_cache()
@@ -193,7 +200,8 @@ def open_results(store: str | Path) -> xr.Dataset:
 def step_reader(store: str | Path, name: str) -> Callable[[int], np.ndarray]:
     """A function i -> variable `name` (stored with `draw` second, e.g. population (year, draw, ...)) at
     position i of its first dim for every path of a complete run, (draw, ...): read straight from each
-    chunk's zarr array, one stored chunk each, which for many small reads is far cheaper than through dask.
+    chunk's zarr array (one stored chunk each where the variable is stored a step at a time, as large ones
+    are), which for many small reads is far cheaper than through dask.
     Safe to call from several threads."""
     arrays = [zarr.open_array(path / name, mode="r") for path in chunk_paths(store)]
     return lambda i: np.concatenate([array[i] for array in arrays])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from stochpop.compilation_cache import cache_directory
+from stochpop.compilation_cache import cache_directory, enable_compilation_cache
 from stochpop.distributed import (
     chunk_bounds,
     chunk_store,
@@ -103,3 +103,10 @@ def test_compilation_cache_directory_follows_the_environment(monkeypatch, tmp_pa
     monkeypatch.delenv("STOCHPOP_JAX_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert cache_directory() == tmp_path / "xdg" / "stochpop" / "jax"
+
+
+def test_an_unwritable_compilation_cache_is_only_warned_about(monkeypatch, tmp_path):
+    (tmp_path / "a_file").write_text("")
+    monkeypatch.setenv("STOCHPOP_JAX_CACHE", str(tmp_path / "a_file" / "cache"))
+    with pytest.warns(UserWarning, match="no JAX compilation cache"):
+        assert enable_compilation_cache() is None
