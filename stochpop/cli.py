@@ -32,6 +32,7 @@ from stochpop.data.errors import DataError
 from stochpop.distributed import chunk_paths, dask_client, open_results, run_chunks
 from stochpop.indicators import observed_indicators
 from stochpop.pipeline import (
+    PATHS_FORMAT,
     PathProjection,
     build_components,
     fit_and_save,
@@ -106,7 +107,12 @@ def _client(spec: Spec, scheduler: str | None) -> Iterator[Client | None]:
 def project_paths(spec: Spec, out: Path, projection: PathProjection, client: Client | None) -> None:
     """Every path of the spec into out/paths.zarr (resuming what is there), with a progress bar."""
     p = spec.paths
-    identity = {"seed": p.seed, "jump_off": spec.projection.jump_off, "horizon": spec.projection.horizon}
+    identity = {
+        "seed": p.seed,
+        "jump_off": spec.projection.jump_off,
+        "horizon": spec.projection.horizon,
+        "paths_format": PATHS_FORMAT,
+    }
     start = time.perf_counter()
     with tqdm(total=-(-p.n // p.chunk_size), desc="paths", unit="chunk", file=sys.stderr) as bar:
         run_chunks(projection, p.n, p.chunk_size, out / STORE, client, lambda _: bar.update(), identity)

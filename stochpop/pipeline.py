@@ -55,6 +55,10 @@ from stochpop.spec import Spec
 COMPONENTS = ("mortality", "fertility", "migration")
 """Component names, in the order that numbers their random streams."""
 
+PATHS_FORMAT = 2
+"""Version of what a seed's paths are (samplers, stored layout); raise it when they change, so a run stored
+before is not resumed with paths of another kind (2: Student-t shocks by `components.base.student_t`)."""
+
 
 def _last_fit_year(available: np.ndarray, jump_off: int, what: str) -> int:
     """The last year a component may see: its last year of data before the jump-off."""
