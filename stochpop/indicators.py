@@ -54,10 +54,14 @@ def stock_indicators(population: Any, xp: Any = np) -> dict[str, Any]:
     }
 
 
-def _labelled_stocks(population: xr.DataArray) -> dict[str, xr.DataArray]:
-    """`stock_indicators` of a population DataArray (..., sex, age), labelled by its other dims."""
+def _check_ages_from_zero(population: xr.DataArray) -> None:
     if int(population["age"][0]) != 0:
         raise ValueError("population indicators need an age axis that starts at 0")
+
+
+def _labelled_stocks(population: xr.DataArray) -> dict[str, xr.DataArray]:
+    """`stock_indicators` of a population DataArray (..., sex, age), labelled by its other dims."""
+    _check_ages_from_zero(population)
     population = population.transpose(..., "sex", "age")
     template = population.isel(sex=0, age=0, drop=True)
     return {name: template.copy(data=v) for name, v in stock_indicators(population.values).items()}
@@ -66,6 +70,7 @@ def _labelled_stocks(population: xr.DataArray) -> dict[str, xr.DataArray]:
 def median_age(population: xr.DataArray) -> xr.DataArray:
     """Median age in years of a population (..., [sex,] age) by single years from age 0
     (`median_age_values`)."""
+    _check_ages_from_zero(population)
     by_age = population.sum("sex") if "sex" in population.dims else population
     by_age = by_age.transpose(..., "age")
     return by_age.isel(age=0, drop=True).copy(data=median_age_values(by_age.values))

@@ -75,6 +75,8 @@ def test_indicators_against_numpy():
 def test_median_age_of_a_uniform_population():
     pop = xr.DataArray(np.ones(80), dims="age", coords={"age": np.arange(80)})
     assert float(median_age(pop)) == pytest.approx(40.0)
+    with pytest.raises(ValueError, match="starts at 0"):
+        median_age(pop.sel(age=slice(15, None)))
 
 
 def test_run_with_bad_spec_fails_cleanly(tmp_path, capsys):
