@@ -7,7 +7,7 @@ the population by sex and age, the flows by sex, the population's indicators
 indicators (`KEPT_VALUES`). Rate arrays (draw, year, sex, age) are never stored.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
@@ -42,7 +42,6 @@ def simulate_paths(
     net_migration (event_year, draw), and the `KEPT_VALUES` (e0 (event_year, draw, sex), tfr (event_year,
     draw)). checks: output name -> True if every value is finite (and, for the population, >= 0).
     """
-    fixed = {name: d.fixed for name, d in drivers.items()}
     # One step past the horizon (its drivers repeat the last year's): each step keeps its 1 January
     # population, so the stocks of every year, the jump-off's included, come out of the scan as one array.
     series = {
@@ -50,9 +49,7 @@ def simulate_paths(
         for name, d in drivers.items()
     }
     n_draws = jax.tree.leaves(series)[0].shape[1]
-
-    def values(step: Any) -> dict[str, dict[str, Array]]:
-        return {name: component.values(fixed[name], step[name]) for name, component in components}
+    values = _values_by_step(components, drivers)
 
     def observe(population: Array, following: Array, flows: Flows, step: Any) -> dict[str, Array]:
         step_values = values(step)  # the same computation as the rates': compiled once
@@ -82,11 +79,18 @@ def rates_by_year(
 ) -> Rates:
     """The kernel rates (draw, year, ...) of `drivers` for every year, all at once (for summaries that need
     the rates themselves, e.g. SSB's alternatives)."""
+    values = _values_by_step(components, drivers)
 
     def rates(step: Any) -> Rates:
-        fixed = {name: d.fixed for name, d in drivers.items()}
-        values = {name: component.values(fixed[name], step[name]) for name, component in components}
-        return kernel_rates(values, conversion)
+        return kernel_rates(values(step), conversion)
 
     series = {name: d.series for name, d in drivers.items()}
     return jax.vmap(rates, in_axes=1, out_axes=1)(series)
+
+
+def _values_by_step(
+    components: tuple[tuple[str, Component], ...], drivers: Mapping[str, Drivers]
+) -> Callable[[Any], dict[str, dict[str, Array]]]:
+    """step -> every component's values (`Component.values`) at one step of the drivers' series."""
+    fixed = {name: d.fixed for name, d in drivers.items()}
+    return lambda step: {name: component.values(fixed[name], step[name]) for name, component in components}
