@@ -27,9 +27,9 @@ def project_rates(
     jump_off: int,
     horizon: int,
     config: KernelConfig = DEFAULT_CONFIG,
-    double_precision: bool = True,
 ) -> xr.Dataset:
-    """Project the 1 January `jump_off` stock `initial` (sex, age) with `rates` for `horizon` years.
+    """Project the 1 January `jump_off` stock `initial` (sex, age) with `rates` for `horizon` years, in
+    double precision (sampled paths run in float32 through `simulation.simulate_paths`).
 
     Dims of `rates` other than year/sex/age/mother_age (e.g. `draw`) become batch dims of the results
     (`results.projection_dataset`, with the rates' labels); the initial stock is shared by every path.
@@ -37,10 +37,11 @@ def project_rates(
     rates = check_rates(rates, np.arange(jump_off, jump_off + horizon))
     batch_dims = tuple(d for d in rates.dims if d not in ("year", "sex", "age", "mother_age"))
     batch_shape = tuple(rates.sizes[d] for d in batch_dims)
-    dtype = np.float64 if double_precision else np.float32
-    stock = to_kernel_ages(initial).transpose("sex", "age").values.astype(dtype)
-    with jax.enable_x64(double_precision):
-        kernel_rates = jax.tree.map(lambda a: a.astype(dtype), to_kernel_rates(rates, batch_dims=batch_dims))
+    stock = to_kernel_ages(initial).transpose("sex", "age").values.astype(np.float64)
+    with jax.enable_x64(True):
+        kernel_rates = jax.tree.map(
+            lambda a: a.astype(np.float64), to_kernel_rates(rates, batch_dims=batch_dims)
+        )
         populations, flows = project(
             np.broadcast_to(stock, (*batch_shape, *stock.shape)), kernel_rates, config=config
         )
