@@ -850,12 +850,25 @@ def mortality_values(log_m: Array) -> dict[str, Array]:
     return {"mortality": rates, "e0": e0_by_sex(rates, jnp)}
 
 
-def _forecast_dataset(
-    values: dict[str, Array], paths: np.ndarray, years: np.ndarray, attrs: dict[str, Any]
+def _forecast(
+    component: "CoherentLeeCarter | LeeCarter",
+    idata: az.InferenceData,
+    years: Sequence[int],
+    paths: Paths,
+    key: Array,
+    jump_off: str,
 ) -> xr.Dataset:
-    """The forecast Dataset from `values` by year: rates (draw, year, sex, age 0..119) and their e0 (draw,
-    year, sex), float32 as the kernel runs; draw: the path indices."""
-    coords = {"draw": paths, "year": years, "sex": list(SEXES), "age": FORECAST_AGES}
+    """A mortality component's forecast: the `values` of its `drivers` for every year, labelled: rates
+    (draw, year, sex, age 0..119) and their e0 (draw, year, sex), float32 as the kernel runs; draw: the path
+    indices."""
+    values = values_by_year(component, component.drivers(idata, years, paths, key))
+    coords = {
+        "draw": path_indices(paths),
+        "year": np.asarray(years),
+        "sex": list(SEXES),
+        "age": FORECAST_AGES,
+    }
+    attrs = {"component": component.name, "model": type(component).__name__, "jump_off": jump_off}
     return xr.Dataset(
         {
             "mortality": (
@@ -1068,9 +1081,7 @@ class CoherentLeeCarter:
     def forecast(self, idata: az.InferenceData, years: Sequence[int], paths: Paths, key: Array) -> xr.Dataset:
         """Rates (draw, year, sex, age 0..119) and e0 (draw, year, sex) for `years` after the fit period
         (`drivers`, `values`)."""
-        values = values_by_year(self, self.drivers(idata, years, paths, key))
-        attrs = {"component": self.name, "model": type(self).__name__, "jump_off": self.jump_off}
-        return _forecast_dataset(values, path_indices(paths), np.asarray(years), attrs)
+        return _forecast(self, idata, years, paths, key, self.jump_off)
 
 
 def jump_off_residual(idata: az.InferenceData, p: dict[str, Array]) -> Array:
@@ -1223,9 +1234,7 @@ class LeeCarter:
 
     def forecast(self, idata: az.InferenceData, years: Sequence[int], paths: Paths, key: Array) -> xr.Dataset:
         """Rates (draw, year, sex, age 0..119) and e0 (draw, year, sex) (`drivers`, `values`)."""
-        values = values_by_year(self, self.drivers(idata, years, paths, key))
-        attrs = {"component": self.name, "model": type(self).__name__, "jump_off": "fitted"}
-        return _forecast_dataset(values, path_indices(paths), np.asarray(years), attrs)
+        return _forecast(self, idata, years, paths, key, "fitted")
 
 
 def reestimate_indices(
