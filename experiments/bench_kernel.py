@@ -37,7 +37,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as PS
 
 from stochpop.conventions import N_AGES, SHARE_BOYS
-from stochpop.kernel import Rates, project
+from stochpop.projection.kernel import Rates, project
 
 AGES = np.arange(N_AGES)
 

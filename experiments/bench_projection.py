@@ -13,7 +13,7 @@ Prints:
   more between invocations; every run is listed in *_runs_s);
 * cold_project_and_summary_s: `stochpop project` + `stochpop summary` as commands in fresh processes
   (cluster start-up, posterior loading and compilation included; compilation comes from the persistent
-  cache after a first run, `stochpop.compilation_cache`);
+  cache after a first run, `stochpop.run.compilation_cache`);
 * big_run_*: wall time and peak memory (max RSS) of a BIG-path run (default 100 000) streamed to zarr by
   `stochpop project --workers 0` in a subprocess.
 Goals on 2 cores: 10 000 paths + summaries < 10 s, 2 workers >= 1.7x one, 100 000 paths < 4 GB.
@@ -36,9 +36,9 @@ import time
 from pathlib import Path
 
 from stochpop.cli import SPEC_FILE, _run_spec, main, project_and_summarise
-from stochpop.distributed import dask_client, run_chunks
-from stochpop.pipeline import PathProjection, build_components, posterior_files
-from stochpop.spec import load_data, spec_from_dict, spec_to_dict
+from stochpop.run.store import dask_client, run_chunks
+from stochpop.projection.sampled import PathProjection, build_components, posterior_files
+from stochpop.run.spec import load_data, spec_from_dict, spec_to_dict
 
 GOALS = {"paths_and_summaries_s": 10.0, "speedup_2_workers": 1.7, "big_run_peak_gb": 4.0}
 

@@ -24,7 +24,7 @@ from stochpop.backtest.evaluate import External, evaluate
 from stochpop.backtest.run import backtest_jump_off, jump_off_directory, run_backtest
 from stochpop.backtest.targets import registered_targets
 from stochpop.data.norway import MISSING_SHARED_DATA, shared_data_dir
-from stochpop.spec import load_data, load_spec
+from stochpop.run.spec import load_data, load_spec
 
 SPEC = Path(__file__).resolve().parents[1] / "models" / "norway_backtest.toml"
 TABLE_2_5 = pd.DataFrame(

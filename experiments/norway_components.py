@@ -24,7 +24,7 @@ from stochpop.components.migration import NetMigrationModel
 from stochpop.components.mortality import CoherentLeeCarter
 from stochpop.data.hmd import read_hmd_lifetable
 from stochpop.data.norway import MISSING_SHARED_DATA, load_country, shared_data_dir
-from stochpop.lifetable import total_fertility
+from stochpop.demography.lifetable import total_fertility
 
 FIT = {"first_year": 1990, "last_year": 2017}
 CHECK_YEARS = np.arange(2018, 2023)

@@ -17,7 +17,7 @@ import pandas as pd
 
 from stochpop.data.norway import MISSING_SHARED_DATA, shared_data_dir
 from stochpop.data.wpp import read_wpp
-from stochpop.distributed import open_results
+from stochpop.run.store import open_results
 
 YEARS = (2030, 2050, 2075, 2100)
 WPP_FILES = {

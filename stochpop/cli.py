@@ -27,11 +27,11 @@ from tqdm import tqdm
 
 from stochpop.backtest.evaluate import External, evaluate
 from stochpop.backtest.run import run_backtest
-from stochpop.compilation_cache import enable_compilation_cache
+from stochpop.run.compilation_cache import enable_compilation_cache
 from stochpop.data.errors import DataError
-from stochpop.distributed import chunk_paths, dask_client, open_results, run_chunks
-from stochpop.indicators import observed_indicators
-from stochpop.pipeline import (
+from stochpop.run.store import chunk_paths, dask_client, open_results, run_chunks
+from stochpop.demography.indicators import observed_indicators
+from stochpop.projection.sampled import (
     PATHS_FORMAT,
     PathProjection,
     build_components,
@@ -40,8 +40,8 @@ from stochpop.pipeline import (
     project_alternatives,
     write_atomically,
 )
-from stochpop.report import write_figures, write_tables
-from stochpop.spec import Spec, SpecError, load_data, load_spec, spec_from_dict, spec_to_dict
+from stochpop.outputs.tables import write_figures, write_tables
+from stochpop.run.spec import Spec, SpecError, load_data, load_spec, spec_from_dict, spec_to_dict
 
 SPEC_FILE = "spec.json"
 STORE = "paths.zarr"

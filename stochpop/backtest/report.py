@@ -22,7 +22,7 @@ import xarray as xr
 
 from stochpop.backtest.scores import pooled
 from stochpop.backtest.targets import TARGETS
-from stochpop.plots import BAND_COLOUR, HISTORY_COLOUR, fan_chart, save
+from stochpop.outputs.charts import BAND_COLOUR, HISTORY_COLOUR, fan_chart, save
 
 SUMMARY_HORIZONS = (1, 5, 10, 20)
 CALIBRATION_HORIZON = 10

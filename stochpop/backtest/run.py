@@ -32,16 +32,16 @@ import xarray as xr
 
 from stochpop.backtest.baseline import ssb_like_lines
 from stochpop.backtest.targets import TARGETS, on_horizon
-from stochpop.compilation_cache import enable_compilation_cache
+from stochpop.run.compilation_cache import enable_compilation_cache
 from stochpop.data.container import CountryData
-from stochpop.pipeline import (
+from stochpop.projection.sampled import (
     PathProjection,
     build_components,
     fit_and_save,
     posterior_files,
     write_atomically,
 )
-from stochpop.spec import Spec, spec_from_dict, spec_to_dict
+from stochpop.run.spec import Spec, spec_from_dict, spec_to_dict
 
 SPEC_FILE = "spec.json"
 

@@ -28,7 +28,7 @@ import scoringrules as sr
 import xarray as xr
 
 from stochpop.backtest.targets import TARGETS
-from stochpop.summary import intervals
+from stochpop.outputs.quantiles import intervals
 
 
 def _by_target(dataset: xr.Dataset, targets: Sequence[str] | None = None) -> xr.DataArray:

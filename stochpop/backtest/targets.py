@@ -10,7 +10,7 @@ import numpy as np
 import xarray as xr
 
 from stochpop.data.container import CountryData
-from stochpop.indicators import observed_indicators
+from stochpop.demography.indicators import observed_indicators
 
 STOCKS = ("total_population", "age_0_19", "age_20_64", "age_65_plus", "age_80_plus")
 EVENTS = ("births", "deaths", "net_migration", "tfr")

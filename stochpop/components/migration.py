@@ -52,7 +52,7 @@ from stochpop.components.base import (
 )
 from stochpop.conventions import MIGRATION_MAX_AGE, N_AGES, SEXES
 from stochpop.data.container import CountryData
-from stochpop.rates import aged_population
+from stochpop.projection.rate_sets import aged_population
 
 Array = jax.Array
 DEFAULT_SETTINGS = FitSettings()

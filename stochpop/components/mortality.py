@@ -78,7 +78,7 @@ from stochpop.components.base import (
 )
 from stochpop.conventions import N_AGES, SEXES
 from stochpop.data.container import CountryData
-from stochpop.lifetable import e0_by_sex
+from stochpop.demography.lifetable import e0_by_sex
 
 Array = jax.Array
 

@@ -25,7 +25,7 @@ import xarray as xr
 
 from stochpop.conventions import SEXES
 from stochpop.data.errors import DataError
-from stochpop.lexis import exposure_lower_share, squares_to_parallelograms
+from stochpop.demography.lexis import exposure_lower_share, squares_to_parallelograms
 
 
 def _check(array: xr.DataArray | None, name: str, source: str, dims: tuple[str, ...]) -> None:

@@ -28,8 +28,8 @@ import xarray as xr
 
 from stochpop.conventions import MIGRATION_MAX_AGE, SEXES, SHARE_BOYS
 from stochpop.data.container import CountryData
-from stochpop.lexis import lower_triangle_share
-from stochpop.lifetable import life_table
+from stochpop.demography.lexis import lower_triangle_share
+from stochpop.demography.lifetable import life_table
 
 AGES = np.arange(111)
 """Ages 0..110, 110 open (HMD layout)."""

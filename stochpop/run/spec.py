@@ -1,0 +1,344 @@
+"""Projection specifications: TOML files in `models/` that users edit.
+
+    [data]
+    source = "demo"          # "demo" (generated) or "hmd-hfd" (a directory of HMD/HFD files)
+    seed = 0                 # demo only
+    path = "norway"          # hmd-hfd only; relative paths are taken inside the shared data folder
+                             # ($STOCHPOP_SHARED_DATA, or ../shared/data beside the checkout)
+    [projection]
+    jump_off = 2025          # 1 January stock to start from
+    horizon = 75             # years projected
+    migration = "net"        # "net" (cohort residual) or "gross" (immigration counts, emigration rates)
+
+    [paths]
+    n = 1000                 # sampled futures
+    seed = 0                 # path i draws from (seed, i): results do not depend on chunks or workers
+    chunk_size = 500         # paths per Dask task
+    workers = 1              # LocalCluster processes (0: no Dask, compute in this process)
+
+    [fit]                    # any field of components.base.FitSettings, e.g.
+    method = "nuts"          # or "svi"
+    chains = 2
+    warmup = 1000
+    samples = 1000
+    seed = 0
+
+    [mortality]
+    model = "coherent"       # "coherent" (product-ratio Bayesian Lee-Carter) or "lee-carter" (classic)
+    first_year = 1990
+    components = 2           # product components (coherent only)
+    shock_df = 5.0           # Student-t degrees of freedom of the product innovations (0: normal)
+    likelihood = "negbin"    # death counts: "negbin" or "poisson" (coherent only)
+
+    [fertility]
+    first_year = 1990
+    long_run_tfr = 1.75      # prior median of the long-run TFR
+    long_run_log_sd = 0.12   # prior sd of its log
+
+    [migration]
+    first_year = 1990
+
+    [outputs]
+    quantiles = [0.025, 0.1, 0.5, 0.9, 0.975]
+    variants = [0.1, 0.5, 0.9]          # L, M, H
+    alternatives = ["MMMM", "LLML"]     # SSB codes (reference Table 4.2); [] for none
+    alternative_paths = 1000            # paths whose rate quantiles define the alternatives
+    pyramid_years = [2050, 2100]
+    plot_formats = ["png", "svg"]
+    table_formats = ["csv", "parquet"]
+
+    [backtest]               # `stochpop backtest`: refit and project from past jump-offs, score
+    jump_offs = "1990:2018:2"  # first:last:step (last included), or one year "2016"
+    horizon = 20             # years projected from each jump-off
+    window = 25              # years of data each refit sees, up to the jump-off (not before the data)
+    paths = 1000             # paths per jump-off
+    levels = [0.5, 0.8, 0.95]  # central prediction intervals scored
+    restart_rhat = 1.05      # refit once with the next seed if a fit's max R-hat exceeds this (0: never)
+
+Every key is optional (defaults as above, except `outputs.alternatives`: all 15 of Table 4.2, and
+`pyramid_years`: the middle and last year). Unknown sections or keys, wrong types and bad values raise
+`SpecError` naming the file and the key.
+"""
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_args, get_origin
+
+from stochpop.projection.alternatives import TABLE_4_2
+from stochpop.components.base import FitSettings
+from stochpop.data.container import CountryData
+from stochpop.data.demo import demo_country
+from stochpop.data.norway import load_country, shared_data_dir
+from stochpop.outputs.quantiles import DEFAULT_QUANTILES
+
+
+class SpecError(ValueError):
+    """An invalid specification; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    source: str = "demo"
+    seed: int = 0
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class ProjectionSpec:
+    jump_off: int = 2025
+    horizon: int = 75
+    migration: str = "net"
+
+
+@dataclass(frozen=True)
+class PathsSpec:
+    n: int = 1000
+    seed: int = 0
+    chunk_size: int = 500
+    workers: int = 1
+
+
+@dataclass(frozen=True)
+class MortalitySpec:
+    model: str = "coherent"
+    first_year: int = 1990
+    components: int = 2
+    shock_df: float = 5.0
+    likelihood: str = "negbin"
+
+
+@dataclass(frozen=True)
+class FertilitySpec:
+    first_year: int = 1990
+    long_run_tfr: float = 1.75
+    long_run_log_sd: float = 0.12
+
+
+@dataclass(frozen=True)
+class MigrationSpec:
+    first_year: int = 1990
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    quantiles: tuple[float, ...] = DEFAULT_QUANTILES
+    variants: tuple[float, ...] = (0.1, 0.5, 0.9)
+    alternatives: tuple[str, ...] = TABLE_4_2
+    alternative_paths: int = 1000
+    pyramid_years: tuple[int, ...] = ()
+    plot_formats: tuple[str, ...] = ("png", "svg")
+    table_formats: tuple[str, ...] = ("csv", "parquet")
+
+
+@dataclass(frozen=True)
+class BacktestSpec:
+    jump_offs: str = "1990:2018:2"
+    horizon: int = 20
+    window: int = 25
+    paths: int = 1000
+    levels: tuple[float, ...] = (0.5, 0.8, 0.95)
+    restart_rhat: float = 1.05
+
+    @property
+    def jump_off_years(self) -> tuple[int, ...]:
+        return jump_off_years(self.jump_offs)
+
+
+def jump_off_years(text: str) -> tuple[int, ...]:
+    """The jump-off years "first:last:step" (last included), "first:last" or "year" names."""
+    parts = text.split(":")
+    if len(parts) > 3 or not all(p.strip().isdigit() for p in parts):
+        raise ValueError(f"{text!r} is not 'first:last:step', 'first:last' or one year")
+    numbers = [int(p) for p in parts]
+    first = numbers[0]
+    last = numbers[1] if len(numbers) > 1 else first
+    step = numbers[2] if len(numbers) > 2 else 1
+    if last < first or step < 1:
+        raise ValueError(f"{text!r}: need first <= last and a step of at least 1")
+    return tuple(range(first, last + 1, step))
+
+
+@dataclass(frozen=True)
+class Spec:
+    data: DataSpec = field(default_factory=DataSpec)
+    projection: ProjectionSpec = field(default_factory=ProjectionSpec)
+    paths: PathsSpec = field(default_factory=PathsSpec)
+    fit: FitSettings = field(default_factory=FitSettings)
+    mortality: MortalitySpec = field(default_factory=MortalitySpec)
+    fertility: FertilitySpec = field(default_factory=FertilitySpec)
+    migration: MigrationSpec = field(default_factory=MigrationSpec)
+    outputs: OutputSpec = field(default_factory=OutputSpec)
+    backtest: BacktestSpec = field(default_factory=BacktestSpec)
+    file: str = "<spec>"
+
+    @property
+    def pyramid_years(self) -> tuple[int, ...]:
+        """The years to draw pyramids for (default: the middle and the last projected year)."""
+        p = self.projection
+        return self.outputs.pyramid_years or (p.jump_off + p.horizon // 2, p.jump_off + p.horizon)
+
+
+SECTIONS = {f.name: f.type for f in fields(Spec) if f.name != "file"}
+CHOICES = {
+    ("data", "source"): ("demo", "hmd-hfd"),
+    ("projection", "migration"): ("net", "gross"),
+    ("fit", "method"): ("nuts", "svi"),
+    ("mortality", "model"): ("coherent", "lee-carter"),
+    ("mortality", "likelihood"): ("negbin", "poisson"),
+}
+AT_LEAST = {
+    ("projection", "horizon"): 1,
+    ("paths", "n"): 1,
+    ("paths", "chunk_size"): 1,
+    ("paths", "workers"): 0,
+    ("fit", "chains"): 1,
+    ("fit", "warmup"): 1,
+    ("fit", "samples"): 1,
+    ("mortality", "components"): 1,
+    ("mortality", "shock_df"): 0,
+    ("outputs", "alternative_paths"): 10,
+    ("backtest", "horizon"): 1,
+    ("backtest", "window"): 3,
+    ("backtest", "paths"): 10,
+    ("backtest", "restart_rhat"): 0,
+}
+PROBABILITIES = {
+    ("fit", "target_accept"),
+    ("outputs", "quantiles"),
+    ("outputs", "variants"),
+    ("backtest", "levels"),
+}
+ELEMENT_CHOICES = {
+    ("outputs", "plot_formats"): ("png", "svg", "pdf"),
+    ("outputs", "table_formats"): ("csv", "parquet"),
+}
+
+
+def _check_type(value: Any, annotation: Any, where: str) -> Any:
+    """`value` converted to the field type (ints accepted for floats, lists for tuples), or SpecError."""
+    if get_origin(annotation) is tuple:
+        if not isinstance(value, list):
+            raise SpecError(f"{where}: expected a list, got {value!r}")
+        element = get_args(annotation)[0]
+        return tuple(_check_type(v, element, f"{where}[{i}]") for i, v in enumerate(value))
+    expected = next((a for a in (bool, int, float, str) if a in (annotation, *get_args(annotation))), str)
+    ok = isinstance(value, expected) or (expected is float and isinstance(value, int))
+    if not ok or (isinstance(value, bool) and expected is not bool):
+        raise SpecError(f"{where}: expected {expected.__name__}, got {value!r}")
+    return float(value) if expected is float else value
+
+
+def _check_value(section: str, key: str, value: Any, where: str) -> None:
+    if (section, key) in CHOICES and value not in CHOICES[(section, key)]:
+        raise SpecError(f"{where}: {value!r} is not one of {CHOICES[(section, key)]}")
+    if (section, key) in AT_LEAST and value < AT_LEAST[(section, key)]:
+        raise SpecError(f"{where}: must be at least {AT_LEAST[(section, key)]}, got {value}")
+    values = value if isinstance(value, tuple) else (value,)
+    if (section, key) in PROBABILITIES and not all(0 < v < 1 for v in values):
+        raise SpecError(f"{where}: every value must lie strictly between 0 and 1, got {list(values)}")
+    if (section, key) in ELEMENT_CHOICES:
+        bad = [v for v in values if v not in ELEMENT_CHOICES[(section, key)]]
+        if bad:
+            raise SpecError(f"{where}: {bad} not among {ELEMENT_CHOICES[(section, key)]}")
+
+
+def _section(raw: dict[str, Any], name: str, file: str) -> Any:
+    cls = SECTIONS[name]
+    values = raw.get(name, {})
+    if not isinstance(values, dict):
+        raise SpecError(f"{file}: [{name}] must be a table")
+    types = {f.name: f.type for f in fields(cls)}
+    checked = {}
+    for key, value in values.items():
+        where = f"{file}: {name}.{key}"
+        if key not in types:
+            raise SpecError(f"{where}: unknown key (expected one of {sorted(types)})")
+        checked[key] = _check_type(value, types[key], where)
+        _check_value(name, key, checked[key], where)
+    return cls(**checked)
+
+
+def _check_combinations(spec: Spec) -> None:
+    """Checks that involve more than one key."""
+    if 0 < spec.mortality.shock_df <= 2:
+        raise SpecError(
+            f"{spec.file}: mortality.shock_df: 0 (normal) or above 2, got {spec.mortality.shock_df}"
+        )
+    where = f"{spec.file}: outputs"
+    variants = spec.outputs.variants
+    if len(variants) != 3 or not variants[0] < variants[1] < variants[2]:
+        raise SpecError(f"{where}.variants: three increasing quantiles (L, M, H), got {list(variants)}")
+    for code in spec.outputs.alternatives:
+        if len(code) != 4 or code[:2].strip("LMHK") or code[2] not in "M0" or code[3] not in "LMHK0":
+            raise SpecError(
+                f"{where}.alternatives: {code!r} is not a code of four letters (fertility L/M/H/K, life "
+                "expectancy L/M/H/K, internal migration M/0, immigration L/M/H/K/0)"
+            )
+    try:
+        jump_off_years(spec.backtest.jump_offs)
+    except ValueError as error:
+        raise SpecError(f"{spec.file}: backtest.jump_offs: {error}") from None
+    last = spec.projection.jump_off + spec.projection.horizon
+    outside = [y for y in spec.outputs.pyramid_years if not spec.projection.jump_off <= y <= last]
+    if outside:
+        raise SpecError(
+            f"{where}.pyramid_years: {outside} outside the projection {spec.projection.jump_off}-{last}"
+        )
+
+
+def parse_spec(text: str, file: str = "<spec>") -> Spec:
+    """Parse and validate a specification from TOML text."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise SpecError(f"{file}: not valid TOML: {error}") from error
+    return spec_from_dict(raw, file)
+
+
+def spec_to_dict(spec: Spec) -> dict[str, dict[str, Any]]:
+    """The spec as plain sections of JSON/TOML values (unset optional keys left out)."""
+    return {
+        name: {
+            k: list(v) if isinstance(v, tuple) else v
+            for k, v in asdict(getattr(spec, name)).items()
+            if v is not None
+        }
+        for name in SECTIONS
+    }
+
+
+def spec_from_dict(raw: dict[str, Any], file: str = "<spec>") -> Spec:
+    """Validate sections of values (as TOML parses them) into a `Spec`."""
+    unknown = set(raw) - set(SECTIONS)
+    if unknown:
+        raise SpecError(f"{file}: unknown section(s) {sorted(unknown)} (expected {', '.join(SECTIONS)})")
+    spec = Spec(**{name: _section(raw, name, file) for name in SECTIONS}, file=file)
+    if spec.data.source == "hmd-hfd" and spec.data.path is None:
+        raise SpecError(f"{file}: data.path: required when data.source is 'hmd-hfd'")
+    _check_combinations(spec)
+    return spec
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read and validate a specification file."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"{path}: file not found")
+    return parse_spec(path.read_text(), str(path))
+
+
+def load_data(spec: Spec, data_path: str | Path | None = None) -> CountryData:
+    """The country data a spec names; `data_path` overrides `data.path`."""
+    if spec.data.source == "demo":
+        return demo_country(seed=spec.data.seed)
+    path = Path(data_path if data_path is not None else spec.data.path)
+    if not path.is_absolute():
+        root = shared_data_dir()
+        if root is None:
+            raise SpecError(
+                f"{spec.file}: data.path: {path} is relative but no shared data folder was found "
+                "(set STOCHPOP_SHARED_DATA or place ../shared/data beside the checkout)"
+            )
+        path = root / path
+    return load_country(path, name=path.name.capitalize())
