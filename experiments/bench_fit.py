@@ -14,10 +14,11 @@ import time
 import jax
 import numpy as np
 
-from stochpop.components.base import FitSettings, fit_period, read_diagnostics
 from stochpop.components.fertility import FertilityModel
+from stochpop.components.fitting import fit_period, read_diagnostics
 from stochpop.components.migration import NetMigrationModel
 from stochpop.components.mortality import CoherentLeeCarter
+from stochpop.components.settings import FitSettings
 from stochpop.data.norway import MISSING_SHARED_DATA, load_country, shared_data_dir
 
 

@@ -36,9 +36,9 @@ import time
 from pathlib import Path
 
 from stochpop.cli import SPEC_FILE, _run_spec, main, project_and_summarise
-from stochpop.run.store import dask_client, run_chunks
 from stochpop.projection.sampled import PathProjection, build_components, posterior_files
 from stochpop.run.spec import load_data, spec_from_dict, spec_to_dict
+from stochpop.run.store import dask_client, run_chunks
 
 GOALS = {"paths_and_summaries_s": 10.0, "speedup_2_workers": 1.7, "big_run_peak_gb": 4.0}
 

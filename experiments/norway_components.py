@@ -18,10 +18,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from stochpop.components.base import FitSettings, read_diagnostics
 from stochpop.components.fertility import FertilityModel
+from stochpop.components.fitting import read_diagnostics
 from stochpop.components.migration import NetMigrationModel
 from stochpop.components.mortality import CoherentLeeCarter
+from stochpop.components.settings import FitSettings
 from stochpop.data.hmd import read_hmd_lifetable
 from stochpop.data.norway import MISSING_SHARED_DATA, load_country, shared_data_dir
 from stochpop.demography.lifetable import total_fertility

@@ -27,10 +27,9 @@ from tqdm import tqdm
 
 from stochpop.backtest.evaluate import External, evaluate
 from stochpop.backtest.run import run_backtest
-from stochpop.run.compilation_cache import enable_compilation_cache
 from stochpop.data.errors import DataError
-from stochpop.run.store import chunk_paths, dask_client, open_results, run_chunks
 from stochpop.demography.indicators import observed_indicators
+from stochpop.outputs.tables import write_figures, write_tables
 from stochpop.projection.sampled import (
     PATHS_FORMAT,
     PathProjection,
@@ -40,8 +39,9 @@ from stochpop.projection.sampled import (
     project_alternatives,
     write_atomically,
 )
-from stochpop.outputs.tables import write_figures, write_tables
+from stochpop.run.compilation_cache import enable_compilation_cache
 from stochpop.run.spec import Spec, SpecError, load_data, load_spec, spec_from_dict, spec_to_dict
+from stochpop.run.store import chunk_paths, dask_client, open_results, run_chunks
 
 SPEC_FILE = "spec.json"
 STORE = "paths.zarr"

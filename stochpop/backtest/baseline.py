@@ -17,14 +17,14 @@ import jax
 import numpy as np
 import xarray as xr
 
-from stochpop.projection.alternatives import alternative_rates, letter_paths
 from stochpop.backtest.targets import on_horizon
-from stochpop.components.base import FitSettings
 from stochpop.components.mortality import LeeCarter
+from stochpop.components.settings import FitSettings
 from stochpop.data.container import CountryData
 from stochpop.demography.indicators import indicators
-from stochpop.projection.labelled import project_rates
+from stochpop.projection.alternatives import alternative_rates, letter_paths
 from stochpop.projection.conversion import kernel_fertility, woman_years_per_woman
+from stochpop.projection.labelled import project_rates
 from stochpop.projection.rate_sets import mortality_end_of_year, to_kernel_ages
 
 LINE_CODES = {"M": "MMMM", "H": "HHMH", "L": "LLML"}

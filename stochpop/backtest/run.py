@@ -32,7 +32,6 @@ import xarray as xr
 
 from stochpop.backtest.baseline import ssb_like_lines
 from stochpop.backtest.targets import TARGETS, on_horizon
-from stochpop.run.compilation_cache import enable_compilation_cache
 from stochpop.data.container import CountryData
 from stochpop.projection.sampled import (
     PathProjection,
@@ -41,6 +40,7 @@ from stochpop.projection.sampled import (
     posterior_files,
     write_atomically,
 )
+from stochpop.run.compilation_cache import enable_compilation_cache
 from stochpop.run.spec import Spec, spec_from_dict, spec_to_dict
 
 SPEC_FILE = "spec.json"

@@ -64,18 +64,10 @@ from numpyro.distributions import constraints
 from numpyro.infer import Predictive
 from scipy.optimize import minimize
 
-from stochpop.components.base import (
-    Drivers,
-    FitSettings,
-    Paths,
-    constant_values,
-    fit_model,
-    path_indices,
-    path_keys,
-    path_shocks,
-    posterior_draws,
-    values_by_year,
-)
+from stochpop.components.contract import Drivers, values_by_year
+from stochpop.components.fitting import constant_values, fit_model
+from stochpop.components.randomness import Paths, path_indices, path_keys, path_shocks, posterior_draws
+from stochpop.components.settings import FitSettings
 from stochpop.conventions import N_AGES, SEXES
 from stochpop.data.container import CountryData
 from stochpop.demography.lifetable import e0_by_sex

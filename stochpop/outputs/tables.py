@@ -17,9 +17,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-from stochpop.run.store import chunk_paths, open_results, step_reader
 from stochpop.outputs.charts import fan_chart, pyramid, save
 from stochpop.outputs.quantiles import draw_quantiles, quantiles, tidy, variants_of, write_table
+from stochpop.run.store import chunk_paths, open_results, step_reader
 
 FAN_CHARTS: dict[str, tuple[str, str | None]] = {
     "total_population": ("Population on 1 January (millions)", None),

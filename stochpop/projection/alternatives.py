@@ -12,8 +12,8 @@ The result is a rate set without a `draw` dim, run through the same kernel as th
 
 import xarray as xr
 
-from stochpop.projection.rate_sets import MIGRATION_VARIABLES
 from stochpop.outputs.quantiles import DEFAULT_VARIANT_QUANTILES, quantiles
+from stochpop.projection.rate_sets import MIGRATION_VARIABLES
 
 # fmt: off
 TABLE_4_2 = ("MMMM", "LLML", "HHMH", "HMMM", "LMMM", "MHMM", "MLMM", "MKMM", "MMMH", "MMML", "MMMK", "LHML",

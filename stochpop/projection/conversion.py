@@ -26,8 +26,8 @@ import xarray as xr
 
 from stochpop.conventions import SEXES
 from stochpop.data.container import CountryData
-from stochpop.projection.kernel import Rates
 from stochpop.demography.lexis import lower_triangle_share, parallelogram_values, squares_to_parallelograms
+from stochpop.projection.kernel import Rates
 from stochpop.projection.rate_sets import FERTILITY_AGES, KERNEL_AGES, MIGRATION_VARIABLES, observed_fertility
 
 Array = jax.Array

@@ -17,8 +17,8 @@ import xarray as xr
 
 from stochpop.conventions import FERTILE_AGES, N_AGES
 from stochpop.data.container import CountryData
-from stochpop.projection.kernel import Rates
 from stochpop.demography.lexis import exposure_lower_share, squares_to_parallelograms
+from stochpop.projection.kernel import Rates
 
 KERNEL_AGES = np.arange(N_AGES)
 MIGRATION_VARIABLES = ("net_migration", "immigration", "emigration")

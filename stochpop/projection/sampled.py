@@ -7,7 +7,7 @@
     run_chunks(projection, n_paths, chunk_size, store, client)       # all paths via Dask, to zarr
 
 A path is one joint future: its own posterior draw of every component and its own shocks, all from
-fold_in(fold_in(PRNGKey(seed), component), path index) (`components.base.path_keys`), so the components
+fold_in(fold_in(PRNGKey(seed), component), path index) (`components.path_keys`), so the components
 stay together in the path (sample paths, not marginals combined afterwards) and any chunking of the
 paths gives the same results (`distributed.run_chunks`).
 """
@@ -28,25 +28,19 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from stochpop.projection.alternatives import alternative_rates, letter_paths
-from stochpop.components.base import (
-    Component,
-    Drivers,
-    FitSettings,
-    FitWarning,
-    Paths,
-    load_posterior,
-    path_indices,
-    read_diagnostics,
-    save_posterior,
-)
+from stochpop.components.contract import Component, Drivers
 from stochpop.components.fertility import FertilityModel
+from stochpop.components.fitting import FitWarning, read_diagnostics
 from stochpop.components.migration import GrossMigrationModel, NetMigrationModel
 from stochpop.components.mortality import CoherentLeeCarter, LeeCarter
+from stochpop.components.posterior import load_posterior, save_posterior
+from stochpop.components.randomness import Paths, path_indices
+from stochpop.components.settings import FitSettings
 from stochpop.data.container import CountryData
 from stochpop.demography.indicators import indicators
-from stochpop.projection.labelled import project_rates
+from stochpop.projection.alternatives import alternative_rates, letter_paths
 from stochpop.projection.conversion import RateConversion, rate_set, woman_years_per_woman
+from stochpop.projection.labelled import project_rates
 from stochpop.projection.rate_sets import to_kernel_ages
 from stochpop.projection.results import paths_dataset
 from stochpop.projection.simulate import rates_by_year, simulate_paths
@@ -57,7 +51,7 @@ COMPONENTS = ("mortality", "fertility", "migration")
 
 PATHS_FORMAT = 2
 """Version of what a seed's paths are (samplers, stored layout); raise it when they change, so a run stored
-before is not resumed with paths of another kind (2: Student-t shocks by `components.base.student_t`)."""
+before is not resumed with paths of another kind (2: Student-t shocks by `components.student_t`)."""
 
 
 def _last_fit_year(available: np.ndarray, jump_off: int, what: str) -> int:

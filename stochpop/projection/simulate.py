@@ -14,10 +14,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from stochpop.components.base import Component, Drivers
+from stochpop.components.contract import Component, Drivers
 from stochpop.demography.indicators import stock_indicators
-from stochpop.projection.kernel import DEFAULT_CONFIG, Flows, KernelConfig, Rates, project, sum_over_age
 from stochpop.projection.conversion import RateConversion, kernel_rates
+from stochpop.projection.kernel import DEFAULT_CONFIG, Flows, KernelConfig, Rates, project, sum_over_age
 from stochpop.projection.results import FLOW_UNITS
 
 Array = jax.Array

@@ -16,7 +16,7 @@
     chunk_size = 500         # paths per Dask task
     workers = 1              # LocalCluster processes (0: no Dask, compute in this process)
 
-    [fit]                    # any field of components.base.FitSettings, e.g.
+    [fit]                    # any field of components.FitSettings, e.g.
     method = "nuts"          # or "svi"
     chains = 2
     warmup = 1000
@@ -65,12 +65,12 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
-from stochpop.projection.alternatives import TABLE_4_2
-from stochpop.components.base import FitSettings
+from stochpop.components.settings import FitSettings
 from stochpop.data.container import CountryData
 from stochpop.data.demo import demo_country
 from stochpop.data.norway import load_country, shared_data_dir
 from stochpop.outputs.quantiles import DEFAULT_QUANTILES
+from stochpop.projection.alternatives import TABLE_4_2
 
 
 class SpecError(ValueError):

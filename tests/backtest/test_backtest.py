@@ -21,9 +21,9 @@ from stochpop.data.demo import demo_country
 from stochpop.data.errors import DataError
 from stochpop.data.wpp import read_wpp
 from stochpop.demography.indicators import observed_indicators
-from stochpop.projection.sampled import PathProjection, build_components, posterior_files
 from stochpop.projection.conversion import kernel_fertility, woman_years_per_woman
 from stochpop.projection.rate_sets import to_kernel_ages
+from stochpop.projection.sampled import PathProjection, build_components, posterior_files
 from stochpop.run.spec import SpecError, load_spec, parse_spec
 
 EVENT_FIELDS = ("deaths", "births", "asfr", "immigration", "emigration")

@@ -11,19 +11,10 @@ import pytest
 import scipy.stats
 import xarray as xr
 
-from stochpop.components.base import (
-    FitSettings,
-    FitWarning,
-    diagnose,
-    fit_model,
-    load_posterior,
-    path_keys,
-    path_shocks,
-    posterior_draws,
-    read_diagnostics,
-    save_posterior,
-    student_t,
-)
+from stochpop.components.fitting import FitWarning, diagnose, fit_model, read_diagnostics
+from stochpop.components.posterior import load_posterior, save_posterior
+from stochpop.components.randomness import path_keys, path_shocks, posterior_draws, student_t
+from stochpop.components.settings import FitSettings
 
 Y = np.array([1.2, 0.7, 2.1, 1.5, 0.9, 1.8, 1.1, 1.4])
 

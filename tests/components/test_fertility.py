@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from stochpop.components.base import FitSettings, load_posterior, read_diagnostics, save_posterior
 from stochpop.components.fertility import (
     FertilityModel,
     FertilityParams,
@@ -19,6 +18,9 @@ from stochpop.components.fertility import (
     log_schedule,
     with_tails,
 )
+from stochpop.components.fitting import read_diagnostics
+from stochpop.components.posterior import load_posterior, save_posterior
+from stochpop.components.settings import FitSettings
 from stochpop.data.demo import demo_country
 from stochpop.demography.lifetable import mean_age_at_birth, total_fertility
 

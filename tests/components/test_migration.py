@@ -9,13 +9,7 @@ import pytest
 import scipy.stats as st
 import xarray as xr
 
-from stochpop.components.base import (
-    FitSettings,
-    FitWarning,
-    load_posterior,
-    read_diagnostics,
-    save_posterior,
-)
+from stochpop.components.fitting import FitWarning, read_diagnostics
 from stochpop.components.migration import (
     AR1,
     GROSS_SCALARS,
@@ -26,6 +20,8 @@ from stochpop.components.migration import (
     ar1_recursion,
     schedule_knots,
 )
+from stochpop.components.posterior import load_posterior, save_posterior
+from stochpop.components.settings import FitSettings
 from stochpop.conventions import MIGRATION_MAX_AGE, N_AGES, SEXES
 from stochpop.data.demo import demo_country
 

@@ -13,14 +13,9 @@ import pytest
 import xarray as xr
 
 from stochpop.components import mortality as M
-from stochpop.components.base import (
-    Diagnostics,
-    FitSettings,
-    constant_values,
-    load_posterior,
-    read_diagnostics,
-    save_posterior,
-)
+from stochpop.components.fitting import Diagnostics, constant_values, read_diagnostics
+from stochpop.components.posterior import load_posterior, save_posterior
+from stochpop.components.settings import FitSettings
 from stochpop.conventions import SEXES
 from stochpop.data.container import CountryData
 from stochpop.data.hmd import read_hmd_lifetable

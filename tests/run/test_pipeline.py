@@ -15,11 +15,14 @@ import pytest
 import xarray as xr
 
 from stochpop.cli import _run_spec, main
-from stochpop.components.base import FitWarning
+from stochpop.components.fitting import FitWarning
 from stochpop.conventions import SEXES
 from stochpop.data.hmd import read_hmd_lifetable
-from stochpop.run.store import dask_client, open_results, run_chunks
 from stochpop.demography.indicators import indicators, observed_indicators
+from stochpop.outputs.quantiles import quantiles, variants
+from stochpop.projection.conversion import asfr_parallelograms, kernel_fertility, woman_years_per_woman
+from stochpop.projection.labelled import project_rates
+from stochpop.projection.rate_sets import aged_population, mortality_end_of_year
 from stochpop.projection.sampled import (
     COMPONENTS,
     PathProjection,
@@ -28,11 +31,8 @@ from stochpop.projection.sampled import (
     posterior_files,
     project_alternatives,
 )
-from stochpop.projection.labelled import project_rates
-from stochpop.projection.conversion import asfr_parallelograms, kernel_fertility, woman_years_per_woman
-from stochpop.projection.rate_sets import aged_population, mortality_end_of_year
 from stochpop.run.spec import load_data
-from stochpop.outputs.quantiles import quantiles, variants
+from stochpop.run.store import dask_client, open_results, run_chunks
 
 SPEC = """
 [data]

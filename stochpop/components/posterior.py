@@ -1,0 +1,23 @@
+"""Saved posteriors: a fit written to netCDF and read back, so a projection need not refit."""
+
+from pathlib import Path
+
+import arviz as az
+
+
+def save_posterior(idata: az.InferenceData, path: str | Path) -> Path:
+    """Write a fit to netCDF (all groups) so a projection need not refit."""
+    path = Path(path)
+    idata.to_netcdf(str(path))
+    return path
+
+
+def load_posterior(path: str | Path) -> az.InferenceData:
+    """Reload a fit written by `save_posterior`."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no saved posterior")
+    idata = az.from_netcdf(str(path))
+    for group in idata.groups():
+        getattr(idata, group).load()  # read once, not lazily at every forecast
+    return idata

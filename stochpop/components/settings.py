@@ -1,0 +1,26 @@
+"""How a component is fitted: the `[fit]` section of a specification (a leaf: no stochpop imports)."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """How to fit: NUTS (default) or SVI, and their sizes. `seed` makes a fit reproducible."""
+
+    method: str = "nuts"
+    chains: int = 2
+    warmup: int = 1000
+    samples: int = 1000
+    target_accept: float = 0.9
+    max_tree_depth: int = 10
+    dense_mass: bool = False
+    """NUTS adapts a dense mass matrix (for models with strongly correlated parameters, e.g. splines)."""
+    svi_steps: int = 10_000
+    svi_learning_rate: float = 0.01
+    svi_draws: int = 2000
+    seed: int = 0
+    progress_bar: bool = False
+
+    def __post_init__(self) -> None:
+        if self.method not in ("nuts", "svi"):
+            raise ValueError(f"FitSettings.method must be 'nuts' or 'svi', not {self.method!r}")
