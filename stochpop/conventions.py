@@ -9,11 +9,16 @@ Within a year: births (from women 15-49 by age at end of year), then everyone ag
 and emigrations are computed on the aged population and deducted, then immigrations are added.
 """
 
+import numpy as np
+
 SEXES: tuple[str, str] = ("female", "male")
 """Order of the sex axis everywhere: index 0 female, 1 male."""
 
 N_AGES: int = 120
 """Ages 0..119; 119 is the open age group 119+."""
+
+KERNEL_AGES: np.ndarray = np.arange(N_AGES)
+"""The ages of the projection, 0..119, as an array (coordinates of every `age` axis the kernel sees)."""
 
 FERTILE_AGES: tuple[int, int] = (15, 50)
 """Mothers' ages by age at end of year: 15..49 (half-open range)."""
@@ -36,3 +41,16 @@ Most infant deaths in low-mortality populations occur in the first weeks of life
 calendar year of birth. Every other age splits its deaths (and its exposure) equally between the two
 triangles.
 """
+
+TABLE_4_2: tuple[str, ...] = (
+    "MMMM", "LLML", "HHMH", "HMMM", "LMMM", "MHMM", "MLMM", "MKMM", "MMMH", "MMML", "MMMK", "LHML", "HLMH", "MMM0", "MM00",
+)  # fmt: skip
+"""SSB's 15 alternatives (reference Table 4.2): fertility, life expectancy, internal migration, immigration.
+The reference text prints high immigration as "MMHM", which by the letter order (and the national model's
+single internal-migration level) can only be MMMH."""
+
+DEFAULT_QUANTILES: tuple[float, ...] = (0.025, 0.1, 0.5, 0.9, 0.975)
+"""Quantiles reported by default: the median and the 80% and 95% central intervals."""
+
+DEFAULT_VARIANT_QUANTILES: dict[str, float] = {"L": 0.1, "M": 0.5, "H": 0.9}
+"""SSB-style Low/Medium/High variants as quantiles of the sampled paths."""

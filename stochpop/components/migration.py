@@ -42,13 +42,12 @@ from stochpop.components.fitting import constant_values, fit_model
 from stochpop.components.processes import AR1, ar1_conditionals, ar1_recursion, shock_df_prior
 from stochpop.components.randomness import Paths, path_indices, path_keys, path_shocks, posterior_draws
 from stochpop.components.settings import FitSettings
-from stochpop.conventions import MIGRATION_MAX_AGE, N_AGES, SEXES
+from stochpop.conventions import KERNEL_AGES, MIGRATION_MAX_AGE, N_AGES, SEXES
 from stochpop.data.container import CountryData
 from stochpop.projection.rate_sets import aged_population
 
 Array = jax.Array
 DEFAULT_SETTINGS = FitSettings()
-KERNEL_AGES = np.arange(N_AGES)
 
 _SCHEDULE_KNOTS = (0, 1, 3, 6, 10, 14, 17, 20, 23, 26, 29, 33, 38, 44, 50, 60, 70, 85)
 """Interior knots of the schedule splines (ages); `schedule_knots` adds the top age."""

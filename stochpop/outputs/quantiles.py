@@ -13,8 +13,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-DEFAULT_QUANTILES: tuple[float, ...] = (0.025, 0.1, 0.5, 0.9, 0.975)
-DEFAULT_VARIANT_QUANTILES: dict[str, float] = {"L": 0.1, "M": 0.5, "H": 0.9}
+from stochpop.conventions import DEFAULT_QUANTILES, DEFAULT_VARIANT_QUANTILES
 
 
 def draw_quantiles(values: np.ndarray, q: Sequence[float], axis: int = -1) -> np.ndarray:

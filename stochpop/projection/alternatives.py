@@ -12,15 +12,9 @@ The result is a rate set without a `draw` dim, run through the same kernel as th
 
 import xarray as xr
 
-from stochpop.outputs.quantiles import DEFAULT_VARIANT_QUANTILES, quantiles
+from stochpop.conventions import DEFAULT_VARIANT_QUANTILES
+from stochpop.outputs.quantiles import quantiles
 from stochpop.projection.rate_sets import MIGRATION_VARIABLES
-
-# fmt: off
-TABLE_4_2 = ("MMMM", "LLML", "HHMH", "HMMM", "LMMM", "MHMM", "MLMM", "MKMM", "MMMH", "MMML", "MMMK", "LHML",
-             "HLMH", "MMM0", "MM00")
-# fmt: on
-"""The 15 alternatives. The reference text prints high immigration as "MMHM", which by the letter order
-(and the national model's single internal-migration level) can only be MMMH."""
 
 
 def letter_paths(rate_paths: xr.Dataset, levels: dict[str, float] | None = None) -> xr.Dataset:

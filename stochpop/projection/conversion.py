@@ -24,11 +24,11 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from stochpop.conventions import SEXES
+from stochpop.conventions import KERNEL_AGES, SEXES
 from stochpop.data.container import CountryData
 from stochpop.demography.lexis import lower_triangle_share, parallelogram_values, squares_to_parallelograms
 from stochpop.projection.kernel import Rates
-from stochpop.projection.rate_sets import FERTILITY_AGES, KERNEL_AGES, MIGRATION_VARIABLES, observed_fertility
+from stochpop.projection.rate_sets import FERTILITY_AGES, MIGRATION_VARIABLES, observed_fertility
 
 Array = jax.Array
 

@@ -15,12 +15,11 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from stochpop.conventions import FERTILE_AGES, N_AGES
+from stochpop.conventions import FERTILE_AGES, KERNEL_AGES
 from stochpop.data.container import CountryData
 from stochpop.demography.lexis import exposure_lower_share, squares_to_parallelograms
 from stochpop.projection.kernel import Rates
 
-KERNEL_AGES = np.arange(N_AGES)
 MIGRATION_VARIABLES = ("net_migration", "immigration", "emigration")
 """The migration variables a rate set may hold (net, or gross as immigration and emigration)."""
 FERTILITY_AGES = np.arange(*FERTILE_AGES)

@@ -11,9 +11,8 @@ sex then named `<flow>_by_sex` beside the indicators.
 import numpy as np
 import xarray as xr
 
-from stochpop.conventions import SEXES
+from stochpop.conventions import KERNEL_AGES, SEXES
 from stochpop.projection.kernel import Flows
-from stochpop.projection.rate_sets import KERNEL_AGES
 
 FLOW_UNITS = {
     "births": "live births",

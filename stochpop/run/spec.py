@@ -66,11 +66,10 @@ from pathlib import Path
 from typing import Any, get_args, get_origin
 
 from stochpop.components.settings import FitSettings
+from stochpop.conventions import DEFAULT_QUANTILES, TABLE_4_2
 from stochpop.data.container import CountryData
 from stochpop.data.demo import demo_country
 from stochpop.data.norway import load_country, shared_data_dir
-from stochpop.outputs.quantiles import DEFAULT_QUANTILES
-from stochpop.projection.alternatives import TABLE_4_2
 
 
 class SpecError(ValueError):

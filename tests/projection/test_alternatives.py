@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from stochpop.conventions import TABLE_4_2
 from stochpop.data.demo import demo_country
-from stochpop.projection.alternatives import TABLE_4_2, alternative_rates, letter_paths
+from stochpop.projection.alternatives import alternative_rates, letter_paths
 from stochpop.projection.deterministic import held_rates
 from stochpop.projection.labelled import project_rates
 
