@@ -43,7 +43,8 @@ triangles.
 """
 
 TABLE_4_2: tuple[str, ...] = (
-    "MMMM", "LLML", "HHMH", "HMMM", "LMMM", "MHMM", "MLMM", "MKMM", "MMMH", "MMML", "MMMK", "LHML", "HLMH", "MMM0", "MM00",
+    "MMMM", "LLML", "HHMH", "HMMM", "LMMM", "MHMM", "MLMM", "MKMM",
+    "MMMH", "MMML", "MMMK", "LHML", "HLMH", "MMM0", "MM00",
 )  # fmt: skip
 """SSB's 15 alternatives (reference Table 4.2): fertility, life expectancy, internal migration, immigration.
 The reference text prints high immigration as "MMHM", which by the letter order (and the national model's
