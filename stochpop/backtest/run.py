@@ -13,7 +13,7 @@ A jump-off with forecast.nc and baseline.nc is done; a rerun skips it (resumable
 
 Each jump-off runs in a fresh process: every refit compiles new XLA programs, and one process that kept
 them all ran out of memory mappings (LLVM "Cannot allocate memory") after about 40 fits. The processes
-share the persistent JAX compilation cache (`compilation_cache`), so programs of the same shapes (the
+share the persistent JAX compilation cache (`stochpop.run.compilation_cache`), so programs of the same shapes (the
 kernel, the forecasts) compile once.
 """
 
@@ -33,14 +33,11 @@ import xarray as xr
 from stochpop.backtest.baseline import ssb_like_lines
 from stochpop.backtest.targets import TARGETS, on_horizon
 from stochpop.data.container import CountryData
-from stochpop.projection.sampled import (
-    PathProjection,
-    build_components,
-    fit_and_save,
-    posterior_files,
-    write_atomically,
-)
+from stochpop.projection.sampled import PathProjection
 from stochpop.run.compilation_cache import enable_compilation_cache
+from stochpop.run.directory import RunDirectory, write_atomically
+from stochpop.run.fitting import fit_and_save
+from stochpop.run.inputs import build_components
 from stochpop.run.spec import Spec, spec_from_dict, spec_to_dict
 
 SPEC_FILE = "spec.json"
@@ -81,10 +78,12 @@ def backtest_jump_off(
     components = build_components(run, known)
     # Unattended refits meet the occasional chain stuck after a failed adaptation: restart those.
     restart = spec.backtest.restart_rhat or None
-    fit_and_save(components, known, run.fit, directory, log, restart_rhat=restart)
+    fit_and_save(components, known, run.fit, RunDirectory(directory), log, restart_rhat=restart)
     timing = {"fit_s": time.perf_counter() - clock}
     clock = time.perf_counter()
-    projection = PathProjection.create(run, known, components, posterior_files(directory))
+    p = run.projection
+    files = RunDirectory(directory).posterior_files
+    projection = PathProjection.create(known, components, files, p.jump_off, p.horizon, run.paths.seed)
     forecast = on_horizon(projection(0, run.paths.n), jump_off, horizon).transpose("draw", "horizon")
     timing["project_s"] = time.perf_counter() - clock
     clock = time.perf_counter()

@@ -62,8 +62,11 @@ def _worst(values: xr.Dataset, largest: bool) -> tuple[float, str]:
 def diagnose(idata: az.InferenceData, var_names: Sequence[str] | None = None) -> Diagnostics:
     """R-hat, bulk ESS and divergences of a NUTS fit (`var_names`: the parameters to check)."""
     posterior = idata.posterior if var_names is None else idata.posterior[list(var_names)]
-    max_rhat, worst_rhat = _worst(az.rhat(posterior), largest=True)
-    min_ess, worst_ess = _worst(az.ess(posterior, method="bulk"), largest=False)
+    # Parameters fixed by construction (e.g. a constrained element) have no variance: their R-hat is NaN
+    # (numpy warns of 0 / 0), which `_worst` skips.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        max_rhat, worst_rhat = _worst(az.rhat(posterior), largest=True)
+        min_ess, worst_ess = _worst(az.ess(posterior, method="bulk"), largest=False)
     divergences = int(idata.sample_stats["diverging"].sum()) if "sample_stats" in idata else 0
     return Diagnostics(max_rhat, min_ess, divergences, worst_rhat, worst_ess)
 

@@ -10,11 +10,17 @@ M or 0 (both mean none here); immigration 0 gives zero net migration (MMM0, MM00
 The result is a rate set without a `draw` dim, run through the same kernel as the paths.
 """
 
+from collections.abc import Sequence
+
+import pandas as pd
 import xarray as xr
 
 from stochpop.conventions import DEFAULT_VARIANT_QUANTILES
+from stochpop.demography.indicators import indicators
 from stochpop.outputs.quantiles import quantiles
+from stochpop.projection.labelled import project_rates
 from stochpop.projection.rate_sets import MIGRATION_VARIABLES
+from stochpop.projection.sampled import PathProjection
 
 
 def letter_paths(rate_paths: xr.Dataset, levels: dict[str, float] | None = None) -> xr.Dataset:
@@ -56,3 +62,16 @@ def alternative_rates(letters: xr.Dataset, code: str) -> xr.Dataset:
             # Emigration probabilities stay at the medium path: the letter is about immigration.
             out[name] = letters[name].sel(letter="M" if name == "emigration" else immigration, drop=True)
     return out
+
+
+def project_alternatives(
+    projection: PathProjection, codes: Sequence[str], n_paths: int, levels: dict[str, float]
+) -> xr.Dataset:
+    """`indicators` (dim `alternative`) of SSB's deterministic alternatives (`alternatives.alternative_rates`)
+    built from the rate quantile paths (`alternatives.letter_paths`) of paths 0..n_paths-1, all run
+    through the kernel at once."""
+    letters = letter_paths(projection.rates(n_paths), levels)
+    rates = xr.concat(
+        [alternative_rates(letters, code) for code in codes], dim=pd.Index(list(codes), name="alternative")
+    )
+    return indicators(project_rates(projection.initial, rates, projection.jump_off, projection.horizon))

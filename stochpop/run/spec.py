@@ -67,9 +67,6 @@ from typing import Any, get_args, get_origin
 
 from stochpop.components.settings import FitSettings
 from stochpop.conventions import DEFAULT_QUANTILES, TABLE_4_2
-from stochpop.data.container import CountryData
-from stochpop.data.demo import demo_country
-from stochpop.data.norway import load_country, shared_data_dir
 
 
 class SpecError(ValueError):
@@ -327,17 +324,11 @@ def load_spec(path: str | Path) -> Spec:
     return parse_spec(path.read_text(), str(path))
 
 
-def load_data(spec: Spec, data_path: str | Path | None = None) -> CountryData:
-    """The country data a spec names; `data_path` overrides `data.path`."""
-    if spec.data.source == "demo":
-        return demo_country(seed=spec.data.seed)
-    path = Path(data_path if data_path is not None else spec.data.path)
-    if not path.is_absolute():
-        root = shared_data_dir()
-        if root is None:
-            raise SpecError(
-                f"{spec.file}: data.path: {path} is relative but no shared data folder was found "
-                "(set STOCHPOP_SHARED_DATA or place ../shared/data beside the checkout)"
-            )
-        path = root / path
-    return load_country(path, name=path.name.capitalize())
+def with_values(spec: Spec, section: str, values: dict[str, Any], data_path: str | None = None) -> Spec:
+    """The spec with `values` (key -> value; None leaves a key as it is) set in `section`, and `data.path`
+    set to `data_path` if given, validated like a file's (SpecError naming the key)."""
+    raw = spec_to_dict(spec)
+    raw[section].update({key: value for key, value in values.items() if value is not None})
+    if data_path:
+        raw["data"]["path"] = str(Path(data_path).resolve())
+    return spec_from_dict(raw, f"{spec.file} (with command-line options)")

@@ -23,7 +23,9 @@ from stochpop.data.wpp import read_wpp
 from stochpop.demography.indicators import observed_indicators
 from stochpop.projection.conversion import kernel_fertility, woman_years_per_woman
 from stochpop.projection.rate_sets import to_kernel_ages
-from stochpop.projection.sampled import PathProjection, build_components, posterior_files
+from stochpop.projection.sampled import PathProjection
+from stochpop.run.directory import RunDirectory
+from stochpop.run.inputs import build_components
 from stochpop.run.spec import SpecError, load_spec, parse_spec
 
 EVENT_FIELDS = ("deaths", "births", "asfr", "immigration", "emigration")
@@ -341,8 +343,10 @@ def test_coverage_on_truths_simulated_from_the_model_itself(backtest_dir, demo):
     spec = load_spec(backtest_dir / "spec.toml")
     known = demo.known_at(2016)
     run = jump_off_spec(spec, known, 2016)
-    files = posterior_files(jump_off_directory(backtest_dir / "out", 2016))
-    projection = PathProjection.create(run, known, build_components(run, known), files)
+    files = RunDirectory(jump_off_directory(backtest_dir / "out", 2016)).posterior_files
+    p = run.projection
+    components = build_components(run, known)
+    projection = PathProjection.create(known, components, files, p.jump_off, p.horizon, run.paths.seed)
     paths = on_horizon(projection(0, 800), 2016, run.projection.horizon)
     forecast = paths.isel(draw=slice(0, 400))
     truths = paths.isel(draw=slice(400, 800)).rename(draw="truth")

@@ -14,7 +14,9 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from stochpop.cli import _run_spec, main
+import stochpop
+from stochpop.cli import main
+from stochpop.components.posterior import load_posterior
 from stochpop.components.fitting import FitWarning
 from stochpop.conventions import SEXES
 from stochpop.data.hmd import read_hmd_lifetable
@@ -23,16 +25,11 @@ from stochpop.outputs.quantiles import quantiles, variants
 from stochpop.projection.conversion import asfr_parallelograms, kernel_fertility, woman_years_per_woman
 from stochpop.projection.labelled import project_rates
 from stochpop.projection.rate_sets import aged_population, mortality_end_of_year
-from stochpop.projection.sampled import (
-    COMPONENTS,
-    PathProjection,
-    _posterior,
-    build_components,
-    posterior_files,
-    project_alternatives,
-)
-from stochpop.run.spec import load_data
-from stochpop.run.store import dask_client, open_results, run_chunks
+from stochpop.projection.alternatives import project_alternatives
+from stochpop.projection.sampled import COMPONENTS, PathProjection
+from stochpop.results.store import open_results
+from stochpop.run.chunks import run_chunks
+from stochpop.run.cluster import dask_client
 
 SPEC = """
 [data]
@@ -77,9 +74,7 @@ def run_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def projection(run_dir) -> PathProjection:
-    spec = _run_spec(run_dir)
-    data = load_data(spec)
-    return PathProjection.create(spec, data, build_components(spec, data), posterior_files(run_dir))
+    return stochpop.path_projection(run_dir)
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +148,7 @@ def test_paths_equal_their_rate_set_through_the_kernel(projection, paths):
     # the components' own indicators are their forecasts' values
     key = jax.random.fold_in(jax.random.PRNGKey(projection.seed), COMPONENTS.index("fertility"))
     forecast = projection.components["fertility"].forecast(
-        _posterior(projection.posteriors["fertility"]), projection.event_years, 40, key
+        load_posterior(projection.posteriors["fertility"]), projection.event_years, 40, key
     )
     np.testing.assert_allclose(paths["tfr"].transpose("draw", "event_year"), forecast["tfr"], rtol=1e-6)
 
@@ -165,7 +160,7 @@ def test_kernel_rates_equal_the_labelled_conversions(projection):
     key = jax.random.PRNGKey(projection.seed)
     forecasts = {
         name: projection.components[name].forecast(
-            _posterior(projection.posteriors[name]), projection.event_years, 5, jax.random.fold_in(key, i)
+            load_posterior(projection.posteriors[name]), projection.event_years, 5, jax.random.fold_in(key, i)
         )
         for i, name in enumerate(COMPONENTS)
     }
@@ -192,7 +187,7 @@ def test_every_path_adds_up_and_is_sane(paths):
 def test_fertility_conversion_reproduces_registered_births(run_dir):
     """Kernel fertility from ASFR (parallelogram average x woman-years per woman) applied to the women at
     risk gives the demo's registered births in its last five years within 0.5%."""
-    data = load_data(_run_spec(run_dir))
+    data = stochpop.load_data(stochpop.RunDirectory(run_dir).spec())
     ratio = woman_years_per_woman(data)
     assert float(abs(ratio - 1).max()) < 0.05
     years = data.years[-5:]

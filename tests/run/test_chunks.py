@@ -9,14 +9,9 @@ import pytest
 import xarray as xr
 
 from stochpop.run.compilation_cache import cache_directory, enable_compilation_cache
-from stochpop.run.store import (
-    chunk_bounds,
-    chunk_store,
-    dask_client,
-    open_results,
-    run_chunks,
-    step_reader,
-)
+from stochpop.results.store import chunk_bounds, chunk_store, open_results, step_reader
+from stochpop.run.chunks import run_chunks
+from stochpop.run.cluster import dask_client
 
 YEARS = np.arange(2025, 2045)
 

@@ -1,4 +1,4 @@
-"""Paths in chunks as Dask tasks, streamed to a zarr store as they finish, resumable.
+"""The store of a run's paths: one zarr group per chunk of paths, written atomically, read as one dataset.
 
 A run is a function `chunk_fn(start, stop) -> xr.Dataset` that computes paths start..stop-1 (a `draw`
 dim labelled by path index) and derives every path's randomness from (seed, path index), so results do
@@ -9,28 +9,16 @@ lazy (dask-backed) dataset, so memory stays bounded however many paths there are
 """
 
 import json
-import os
 import shutil
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import dask
-import numcodecs
 import numpy as np
 import xarray as xr
 import zarr
-from dask.distributed import Client, LocalCluster, WorkerPlugin, as_completed
-
-from stochpop.run.compilation_cache import enable_compilation_cache
 
 ChunkFn = Callable[[int, int], xr.Dataset]
-WORKER_MALLOC = {"MALLOC_TRIM_THRESHOLD_": 2**34, "MALLOC_MMAP_THRESHOLD_": 2**30}
-"""glibc settings for LocalCluster workers: keep freed memory for reuse instead of returning it to the OS
-(Dask's default trims at 64 kB). A chunk allocates many temporaries of tens of MB; on machines with slow
-page faults (VMs) re-touching fresh pages cost more than the arithmetic. Resident memory stays at the
-chunk's peak working set."""
 LARGE = 2**20
 """Variables with more values than this are stored one step of their first dim (e.g. a year) per zarr
 chunk, so that summaries can read them a year at a time."""
@@ -78,7 +66,7 @@ def compute_and_write(chunk_fn: ChunkFn, start: int, stop: int, store: Path) -> 
     return final
 
 
-def _check_manifest(store: Path, n_paths: int, chunk_size: int, identity: dict | None) -> None:
+def check_manifest(store: Path, n_paths: int, chunk_size: int, identity: dict | None) -> None:
     """Record the run's layout (and `identity`, e.g. its seed), or check a resumed run has the same."""
     manifest = store / "manifest.json"
     layout = {"n_paths": n_paths, "chunk_size": chunk_size, **(identity or {})}
@@ -89,87 +77,6 @@ def _check_manifest(store: Path, n_paths: int, chunk_size: int, identity: dict |
     else:
         (store / "chunks").mkdir(parents=True, exist_ok=True)
         manifest.write_text(json.dumps(layout))
-
-
-class OneCorePerWorker(WorkerPlugin):
-    """Confines each LocalCluster worker process to one core (worker i to the i-th core, modulo the number
-    of cores), as its single thread implies: XLA would otherwise spread every process's work over all
-    cores, and workers on one machine would compete for them instead of adding up. Blosc, which compresses
-    the chunks, then uses one thread too. Linux only; elsewhere workers are left as they are. Pinning
-    applies to the calling thread and the threads it starts later, which is every thread that computes:
-    a worker starts its executor thread and XLA its pool after the plugin's setup. Two LocalClusters alive
-    at once are pinned to the same cores."""
-
-    name = "stochpop-one-core-per-worker"
-
-    def setup(self, worker: Any) -> None:
-        if hasattr(os, "sched_setaffinity"):
-            cores = sorted(os.sched_getaffinity(0))
-            os.sched_setaffinity(0, {cores[int(worker.name) % len(cores)]})
-            numcodecs.blosc.set_nthreads(1)
-
-
-class CompilationCache(WorkerPlugin):
-    """Workers read and write the persistent JAX compilation cache (`compilation_cache`), so a chunk's
-    programs compile once across workers and runs."""
-
-    name = "stochpop-compilation-cache"
-
-    def setup(self, worker: Any) -> None:
-        enable_compilation_cache()
-
-
-@contextmanager
-def dask_client(workers: int = 1, scheduler: str | None = None) -> Iterator[Client]:
-    """A client on `scheduler` (an address) or on a LocalCluster of `workers` single-threaded processes,
-    one core each (`OneCorePerWorker`); the workers share the compilation cache (`CompilationCache`)."""
-    if scheduler is not None:
-        with Client(scheduler) as client:
-            client.register_plugin(CompilationCache())
-            yield client
-        return
-    with (
-        dask.config.set({f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_MALLOC.items()}),
-        LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        client.register_plugin(OneCorePerWorker())
-        client.register_plugin(CompilationCache())
-        yield client
-
-
-def run_chunks(
-    chunk_fn: ChunkFn,
-    n_paths: int,
-    chunk_size: int,
-    store: str | Path,
-    client: Client | None = None,
-    on_chunk: Callable[[Path], None] | None = None,
-    identity: dict | None = None,
-) -> Path:
-    """Compute every missing chunk (on `client`'s workers, or in this process without one) into `store`.
-
-    `on_chunk` is called with each chunk's path as it is written (e.g. to advance a progress bar).
-    `identity` (JSON-serialisable, e.g. the seed) is recorded; resuming with another raises ValueError.
-    Returns the store (`open_results` opens it).
-    """
-    store = Path(store)
-    _check_manifest(store, n_paths, chunk_size, identity)
-    todo = [(a, b) for a, b in chunk_bounds(n_paths, chunk_size) if not chunk_store(store, a, b).exists()]
-    if client is None:
-        for start, stop in todo:
-            path = compute_and_write(chunk_fn, start, stop, store)
-            if on_chunk:
-                on_chunk(path)
-    elif todo:
-        futures = [client.submit(compute_and_write, chunk_fn, a, b, store, pure=False) for a, b in todo]
-        for future in as_completed(futures):
-            path = future.result()
-            if on_chunk:
-                on_chunk(path)
-    return store
 
 
 def chunk_paths(store: str | Path) -> list[Path]:

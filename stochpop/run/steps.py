@@ -1,0 +1,225 @@
+"""The steps of a run, as the library offers them and the `stochpop` command calls them.
+
+    spec = stochpop.load_spec("models/demo.toml")
+    run = stochpop.fit(spec, "out/demo")          # a RunDirectory: spec.json, posteriors, fits.json
+    stochpop.project(run)                         # paths.zarr (resumes an interrupted run)
+    stochpop.summarise(run)                       # tables/
+    stochpop.plot(run)                            # figures/
+
+`run_all(spec, out)` does all four sharing one Dask cluster, computing SSB's alternatives on a worker
+while the paths run; `backtest(spec, out)` refits and projects from past jump-offs and scores them.
+"""
+
+import shutil
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+import xarray as xr
+from dask.distributed import Client
+from tqdm import tqdm
+
+from stochpop.backtest.evaluate import External, evaluate
+from stochpop.backtest.run import run_backtest
+from stochpop.demography.indicators import observed_indicators
+from stochpop.outputs.figures import write_figures
+from stochpop.outputs.tables import write_tables
+from stochpop.projection.alternatives import project_alternatives
+from stochpop.projection.sampled import PATHS_FORMAT, PathProjection
+from stochpop.results.store import chunk_paths, open_results
+from stochpop.run.chunks import run_chunks
+from stochpop.run.cluster import dask_client
+from stochpop.run.directory import RunDirectory
+from stochpop.run.fitting import fit_and_save
+from stochpop.run.inputs import build_components, load_data
+from stochpop.run.spec import Spec
+
+RunLike = RunDirectory | str | Path
+"""A run directory, as a `RunDirectory` or its path."""
+
+
+def _run(run: RunLike) -> RunDirectory:
+    return run if isinstance(run, RunDirectory) else RunDirectory(run)
+
+
+def fit(spec: Spec, out: str | Path) -> RunDirectory:
+    """Fit the spec's components on its data and save them in the run directory `out`: spec.json, the
+    posteriors and fits.json. Paths of an earlier fit in `out` are removed (they must not be resumed)."""
+    run = RunDirectory(out)
+    data = load_data(spec)
+    components = build_components(spec, data)
+    if run.store.exists():
+        shutil.rmtree(run.store)
+        print(f"removed {run.store}: its paths came from the earlier fit")
+    run.write_spec(spec)
+    fit_and_save(components, data, spec.fit, run)
+    return run
+
+
+def path_projection(run: RunLike) -> PathProjection:
+    """The run's `PathProjection` from its spec and saved posteriors (SpecError if it has none)."""
+    run = _run(run)
+    spec = run.spec()
+    files = run.fitted_posteriors()
+    data = load_data(spec)
+    p = spec.projection
+    return PathProjection.create(
+        data, build_components(spec, data), files, p.jump_off, p.horizon, spec.paths.seed
+    )
+
+
+@contextmanager
+def cluster(spec: Spec, scheduler: str | None = None) -> Iterator[Client | None]:
+    """A run's Dask client: on `scheduler`, on a LocalCluster of `paths.workers` processes, or None
+    (workers = 0: compute in this process)."""
+    if spec.paths.workers == 0 and scheduler is None:
+        yield None
+        return
+    with dask_client(max(spec.paths.workers, 1), scheduler) as client:
+        yield client
+
+
+def project(run: RunLike, client: Client | None = None, projection: PathProjection | None = None) -> Path:
+    """Every path of the run's spec into its store, resuming what is there, with a progress bar; on
+    `client`'s workers or in this process. Returns the store."""
+    run = _run(run)
+    spec = run.spec()
+    projection = path_projection(run) if projection is None else projection
+    p = spec.paths
+    identity = {
+        "seed": p.seed,
+        "jump_off": spec.projection.jump_off,
+        "horizon": spec.projection.horizon,
+        "paths_format": PATHS_FORMAT,
+    }
+    start = time.perf_counter()
+    with tqdm(total=-(-p.n // p.chunk_size), desc="paths", unit="chunk", file=sys.stderr, leave=False) as bar:
+        run_chunks(projection, p.n, p.chunk_size, run.store, client, lambda _: bar.update(), identity)
+    print(f"projected {p.n} paths to {run.store} in {time.perf_counter() - start:.1f} s")
+    return run.store
+
+
+def alternatives(run: RunLike, projection: PathProjection | None = None) -> xr.Dataset | None:
+    """SSB's alternatives of the run's spec (`project_alternatives`), or None if it asks for none."""
+    run = _run(run)
+    spec = run.spec()
+    if not spec.outputs.alternatives:
+        return None
+    projection = path_projection(run) if projection is None else projection
+    return project_alternatives(projection, *_alternatives_arguments(spec))
+
+
+def _alternatives_arguments(spec: Spec) -> tuple[tuple[str, ...], int, dict[str, float]]:
+    n = min(spec.outputs.alternative_paths, spec.paths.n)
+    return spec.outputs.alternatives, n, _variant_levels(spec)
+
+
+def _variant_levels(spec: Spec) -> dict[str, float]:
+    return dict(zip("LMH", spec.outputs.variants, strict=True))
+
+
+def summarise(run: RunLike, computed_alternatives: xr.Dataset | None = None) -> list[Path]:
+    """The tables of the run's paths (and of SSB's alternatives, computed unless given) into tables/.
+    FileNotFoundError naming the missing chunks if the run is incomplete."""
+    run = _run(run)
+    spec = run.spec()
+    chunk_paths(run.store)  # the run is complete, or FileNotFoundError naming the missing chunks
+    if computed_alternatives is None:
+        computed_alternatives = alternatives(run)
+    written = write_tables(
+        run.store,
+        computed_alternatives,
+        run.tables,
+        spec.outputs.quantiles,
+        _variant_levels(spec),
+        spec.outputs.table_formats,
+    )
+    print(f"wrote {len(written)} tables to {run.tables}")
+    return written
+
+
+def plot(run: RunLike) -> list[Path]:
+    """Fan charts and pyramids of the run's paths, with the registered history, into figures/."""
+    run = _run(run)
+    spec = run.spec()
+    history = observed_indicators(load_data(spec))
+    written = write_figures(
+        open_results(run.store), history, run.figures, spec.pyramid_years, spec.outputs.plot_formats
+    )
+    print(f"wrote {len(written)} figures to {run.figures}")
+    return written
+
+
+def run_all(spec: Spec, out: str | Path, scheduler: str | None = None) -> RunDirectory:
+    """fit, project, summarise and plot, sharing one cluster; with a cluster, SSB's alternatives are
+    computed on a worker while the paths run. Prints where the results are and the headline figures."""
+    run = fit(spec, out)
+    projection = path_projection(run)
+    with cluster(spec, scheduler) as client:
+        pending = None
+        if client is not None and spec.outputs.alternatives:
+            pending = client.submit(
+                project_alternatives, projection, *_alternatives_arguments(spec), pure=False
+            )
+        project(run, client, projection)
+        computed = pending.result() if pending is not None else alternatives(run, projection)
+    summarise(run, computed)
+    plot(run)
+    print(headline(run))
+    return run
+
+
+def headline(run: RunLike) -> str:
+    """Where a summarised run's results are, and its headline figures: the population (median and 80%
+    interval) at the jump-off and in the pyramid years, and TFR and e0 by sex in the last projected year."""
+    run = _run(run)
+    spec = run.spec()
+    table = _read_table(run.tables / "quantiles")
+    near = {q: min(spec.outputs.quantiles, key=lambda x, q=q: abs(x - q)) for q in (0.1, 0.5, 0.9)}
+    low, high = near[0.1], near[0.9]
+    lines = [f"results in {run.path}: tables/, figures/, paths.zarr ({spec.paths.n} paths)"]
+    years = (spec.projection.jump_off, *spec.pyramid_years)
+
+    def value(variable: str, year_column: str, year: int, q: float, sex: str | None = None) -> float:
+        rows = table[
+            (table["variable"] == variable) & (table[year_column] == year) & (table["quantile"] == q)
+        ]
+        if sex is not None:
+            rows = rows[rows["sex"] == sex]
+        return float(rows["value"].iloc[0])
+
+    interval = f"{int(round((high - low) * 100))}%"
+    for year in years:
+        m, lo, hi = (value("total_population", "year", year, q) / 1e6 for q in (near[0.5], low, high))
+        lines.append(
+            f"  population 1 January {year}: {m:.2f} million ({interval} interval {lo:.2f}-{hi:.2f})"
+        )
+    last = spec.projection.jump_off + spec.projection.horizon - 1
+    tfr = value("tfr", "event_year", last, near[0.5])
+    e0 = {sex: value("e0", "event_year", last, near[0.5], sex) for sex in ("female", "male")}
+    lines.append(f"  {last}: TFR {tfr:.2f}, e0 women {e0['female']:.1f}, men {e0['male']:.1f} (medians)")
+    return "\n".join(lines)
+
+
+def _read_table(path_without_suffix: Path) -> pd.DataFrame:
+    """A table written by `outputs.tables`, from its CSV or its parquet file."""
+    for suffix, read in ((".parquet", pd.read_parquet), (".csv", pd.read_csv)):
+        if path_without_suffix.with_suffix(suffix).is_file():
+            return read(path_without_suffix.with_suffix(suffix))
+    raise FileNotFoundError(f"{path_without_suffix}: no .csv or .parquet table (run `stochpop summary`)")
+
+
+def backtest(spec: Spec, out: str | Path, externals: Sequence[External] = ()) -> list[Path]:
+    """Refit and project from every jump-off of `spec.backtest` into `out` (resuming what is done), then
+    score and report beside the SSB-like baseline and any `externals`; returns the files written."""
+    data = load_data(spec)
+    out = Path(out)
+    start = time.perf_counter()
+    computed = run_backtest(spec, data, out)
+    print(f"back-tested {len(computed)} jump-offs in {time.perf_counter() - start:.0f} s")
+    written = evaluate(out, data, externals)
+    print(f"wrote {len(written)} tables and figures to {out / 'tables'} and {out / 'figures'}")
+    return written
