@@ -35,27 +35,30 @@ import tempfile
 import time
 from pathlib import Path
 
-from stochpop.cli import SPEC_FILE, _run_spec, main, project_and_summarise
-from stochpop.projection.sampled import PathProjection, build_components, posterior_files
-from stochpop.run.spec import load_data, spec_from_dict, spec_to_dict
-from stochpop.run.store import dask_client, run_chunks
+import stochpop
+from stochpop.cli import main
+from stochpop.projection.sampled import PathProjection
+from stochpop.run.chunks import run_chunks
+from stochpop.run.cluster import dask_client
+from stochpop.run.steps import project_and_summarise
 
 GOALS = {"paths_and_summaries_s": 10.0, "speedup_2_workers": 1.7, "big_run_peak_gb": 4.0}
 
 
 def fitted(fit_dir: Path) -> Path:
-    if not all(path.is_file() for path in posterior_files(fit_dir).values()):
+    if not all(path.is_file() for path in stochpop.RunDirectory(fit_dir).posterior_files.values()):
         if main(["fit", "models/norway.toml", "--out", str(fit_dir)]) != 0:
             raise SystemExit("the Norway fit failed")
     return fit_dir
 
 
-def run_directory(fit_dir: Path, directory: Path) -> Path:
-    """A fresh run directory holding the fit's spec and posteriors."""
-    (directory / "posteriors").mkdir(parents=True)
-    for name, path in posterior_files(fit_dir).items():
-        shutil.copy(path, directory / "posteriors" / f"{name}.nc")
-    shutil.copy(fit_dir / SPEC_FILE, directory / SPEC_FILE)
+def run_directory(fit_dir: Path, directory: Path, spec: stochpop.Spec) -> Path:
+    """A fresh run directory holding `spec` and the fit's posteriors."""
+    run = stochpop.RunDirectory(directory)
+    run.write_spec(spec)
+    for name, path in stochpop.RunDirectory(fit_dir).posterior_files.items():
+        run.posterior_files[name].parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, run.posterior_files[name])
     return directory
 
 
@@ -75,16 +78,16 @@ def main_bench() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     fit_dir = fitted(args.fit_dir)
-    raw = spec_to_dict(_run_spec(fit_dir))
-    raw["paths"].update(n=args.paths, chunk_size=args.chunk_size, workers=2)
-    spec = spec_from_dict(raw, "bench")
-    data = load_data(spec)
-    projection = PathProjection.create(spec, data, build_components(spec, data), posterior_files(fit_dir))
+    fit_spec = stochpop.RunDirectory(fit_dir).spec()
+    spec = stochpop.with_values(
+        fit_spec, "paths", {"n": args.paths, "chunk_size": args.chunk_size, "workers": 2}
+    )
     path_years = args.paths * spec.projection.horizon
     result: dict[str, object] = {"paths": args.paths, "years": spec.projection.horizon}
     args.fit_dir.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.fit_dir.parent, prefix="bench-") as scratch:
         scratch = Path(scratch)
+        projection = stochpop.path_projection(run_directory(fit_dir, scratch / "spec", spec))
         with dask_client(1) as one, dask_client(2) as two:
             clients = {1: one, 2: two}
             for client in clients.values():
@@ -107,24 +110,24 @@ def main_bench() -> None:
             result["speedup_2_workers_runs"] = [round(r, 2) for r in ratios]
             seconds = []
             for i in range(args.repeat):
-                run = run_directory(fit_dir, scratch / f"run-{i}")
+                run = run_directory(fit_dir, scratch / f"run-{i}", spec)
                 os.sync()
                 start = time.perf_counter()
-                project_and_summarise(spec, run, projection, two)
+                project_and_summarise(run, two, projection)
                 seconds.append(round(time.perf_counter() - start, 2))
                 shutil.rmtree(run)
             result["paths_and_summaries_runs_s"] = seconds
             result["paths_and_summaries_s"] = min(seconds)
         result["summaries_s"] = round(result["paths_and_summaries_s"] - result["paths_2_workers_s"], 2)
 
-        cold = run_directory(fit_dir, scratch / "cold")
+        cold = run_directory(fit_dir, scratch / "cold", spec)
         os.sync()
         start = time.perf_counter()
         for command in (["project", str(cold), "--paths", str(args.paths)], ["summary", str(cold)]):
             subprocess.run([sys.executable, "-m", "stochpop.cli", *command], check=True, capture_output=True)
         result["cold_project_and_summary_s"] = round(time.perf_counter() - start, 2)
 
-        big = run_directory(fit_dir, scratch / "big")
+        big = run_directory(fit_dir, scratch / "big", spec)
         os.sync()
         argv = ["project", str(big), "--paths", str(args.big), "--workers", "0"]
         code = (

@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+import stochpop
 from stochpop.backtest.evaluate import External, evaluate
 from stochpop.backtest.run import backtest_jump_off, jump_off_directory, run_backtest
 from stochpop.backtest.targets import registered_targets
 from stochpop.data.norway import MISSING_SHARED_DATA, shared_data_dir
-from stochpop.run.spec import load_data, load_spec
 
 SPEC = Path(__file__).resolve().parents[1] / "models" / "norway_backtest.toml"
 TABLE_2_5 = pd.DataFrame(
@@ -93,10 +93,10 @@ def main() -> None:
     shared = shared_data_dir()
     if shared is None:
         raise SystemExit(MISSING_SHARED_DATA)
-    spec = load_spec(SPEC)
+    spec = stochpop.load_spec(SPEC)
     if args.jumpoffs:
         spec = replace(spec, backtest=replace(spec.backtest, jump_offs=args.jumpoffs))
-    data = load_data(spec)
+    data = stochpop.load_data(spec)
     out = Path(args.out)
     start = time.perf_counter()
     computed = run_backtest(spec, data, out)

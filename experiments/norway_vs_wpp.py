@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+import stochpop
 from stochpop.data.norway import MISSING_SHARED_DATA, shared_data_dir
 from stochpop.data.wpp import read_wpp
-from stochpop.run.store import open_results
 
 YEARS = (2030, 2050, 2075, 2100)
 WPP_FILES = {
@@ -45,7 +45,7 @@ def main() -> None:
     if shared is None:
         raise SystemExit(MISSING_SHARED_DATA)
     wpp = {key: read_wpp(shared / f"norway/wpp2024/{stem}.txt") for key, stem in WPP_FILES.items()}
-    total = open_results(args.run / "paths.zarr")["total_population"].load()
+    total = stochpop.open_results(args.run / "paths.zarr")["total_population"].load()
     rows = []
     for year in YEARS:
         ours = mid_year_paths(total, year)

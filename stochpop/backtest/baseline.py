@@ -8,9 +8,10 @@ Made as SSB makes its alternatives (reference ch. 4), from the data known at the
 * net migration: the mean of the last `migration_years` years by sex and age (M); H/L add/subtract one
   standard deviation of the annual totals, spread over ages and sexes in proportion to |M|.
 
-The three alternatives MMMM, HHMH and LLML run through the same kernel as the stochastic paths. Per target
-and horizon, line M is MMMM and L/H are the lowest/highest of the three (the band the lines span; for
-deaths, say, high life expectancy lowers deaths while the larger population raises them).
+The three alternatives MMMM, HHMH and LLML run as lines through the same projection as the stochastic
+paths (`projection.lines.project_lines`). Per target and horizon, line M is MMMM and L/H are the
+lowest/highest of the three (the band the lines span; for deaths, say, high life expectancy lowers deaths
+while the larger population raises them).
 """
 
 import jax
@@ -21,10 +22,9 @@ from stochpop.backtest.targets import on_horizon
 from stochpop.components.mortality import LeeCarter
 from stochpop.components.settings import FitSettings
 from stochpop.data.container import CountryData
-from stochpop.demography.indicators import indicators
 from stochpop.projection.alternatives import alternative_rates, letter_paths
 from stochpop.projection.conversion import kernel_fertility, woman_years_per_woman
-from stochpop.projection.labelled import project_rates
+from stochpop.projection.lines import project_lines
 from stochpop.projection.rate_sets import mortality_end_of_year, to_kernel_ages
 
 LINE_CODES = {"M": "MMMM", "H": "HHMH", "L": "LLML"}
@@ -95,7 +95,7 @@ def ssb_like_lines(data: CountryData, jump_off: int, horizon: int, first_year: i
         [alternative_rates(letters, code) for code in LINE_CODES.values()], dim="line"
     ).assign_coords(line=list(LINE_CODES))
     initial = data.population.sel(year=jump_off, drop=True)
-    runs = indicators(project_rates(initial, rates, jump_off, horizon))
+    runs = project_lines(initial, rates, jump_off, horizon)
     runs["tfr"] = tfr.rename(letter="line", year="event_year")
     runs["e0"] = e0.rename(letter="line", year="event_year")
     targets = on_horizon(runs, jump_off, horizon)

@@ -13,8 +13,8 @@ A jump-off with forecast.nc and baseline.nc is done; a rerun skips it (resumable
 
 Each jump-off runs in a fresh process: every refit compiles new XLA programs, and one process that kept
 them all ran out of memory mappings (LLVM "Cannot allocate memory") after about 40 fits. The processes
-share the persistent JAX compilation cache (`stochpop.run.compilation_cache`), so programs of the same shapes (the
-kernel, the forecasts) compile once.
+share the persistent JAX compilation cache (`stochpop.run.compilation_cache`), so programs of the same
+shapes (the kernel, the forecasts) compile once.
 """
 
 import json

@@ -6,6 +6,8 @@ Horizon h = 1, 2, ... counts projection years from the jump-off T (1 January T):
   the h-th projected year.
 """
 
+from collections.abc import Sequence
+
 import numpy as np
 import xarray as xr
 
@@ -38,7 +40,7 @@ def on_horizon(indicators: xr.Dataset, jump_off: int, horizon: int) -> xr.Datase
     return xr.Dataset(out)
 
 
-def registered_targets(data: CountryData, jump_offs: np.ndarray, horizon: int) -> xr.Dataset:
+def registered_targets(data: CountryData, jump_offs: Sequence[int] | np.ndarray, horizon: int) -> xr.Dataset:
     """What was registered (`indicators.observed_indicators`) for each jump-off and horizon:
     (jump_off, horizon), NaN beyond the data; `TARGETS` and `MID_YEAR`."""
     observed = observed_indicators(data)

@@ -87,7 +87,10 @@ ComponentValues = MortalityValues | FertilityValues | MigrationValues
 class Component(Protocol):
     """The interface every component family offers (see the module docstring)."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The component's role ("mortality", ...): a read-only field of the frozen dataclass."""
+        ...
 
     def fit(self, data: CountryData, settings: FitSettings = ...) -> az.InferenceData: ...
 

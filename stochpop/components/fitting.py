@@ -55,19 +55,19 @@ def _worst(values: xr.Dataset, largest: bool) -> tuple[float, str]:
             continue
         value = flat.max() if largest else flat.min()
         if (value > best_value) if largest else (value < best_value):
-            best_value, best_name = float(value), name
+            best_value, best_name = float(value), str(name)
     return best_value, best_name
 
 
 def diagnose(idata: az.InferenceData, var_names: Sequence[str] | None = None) -> Diagnostics:
     """R-hat, bulk ESS and divergences of a NUTS fit (`var_names`: the parameters to check)."""
-    posterior = idata.posterior if var_names is None else idata.posterior[list(var_names)]
+    posterior = idata["posterior"] if var_names is None else idata["posterior"][list(var_names)]
     # Parameters fixed by construction (e.g. a constrained element) have no variance: their R-hat is NaN
     # (numpy warns of 0 / 0), which `_worst` skips.
     with np.errstate(invalid="ignore", divide="ignore"):
         max_rhat, worst_rhat = _worst(az.rhat(posterior), largest=True)
         min_ess, worst_ess = _worst(az.ess(posterior, method="bulk"), largest=False)
-    divergences = int(idata.sample_stats["diverging"].sum()) if "sample_stats" in idata else 0
+    divergences = int(idata["sample_stats"]["diverging"].sum()) if "sample_stats" in idata else 0
     return Diagnostics(max_rhat, min_ess, divergences, worst_rhat, worst_ess)
 
 
@@ -115,7 +115,7 @@ def fit_model(
         mcmc.run(key, **model_kwargs)
         idata = az.from_numpyro(mcmc, coords=coords, dims=dims)
         diagnostics = diagnose(idata, check)
-        idata.posterior.attrs["diagnostics"] = json.dumps(asdict(diagnostics))
+        idata["posterior"].attrs["diagnostics"] = json.dumps(asdict(diagnostics))
         if not diagnostics.ok:
             name = (attrs or {}).get("component", "model")
             warnings.warn(f"{name} fit failed its diagnostics: {diagnostics}", FitWarning, stacklevel=2)
@@ -127,24 +127,24 @@ def fit_model(
             jax.random.fold_in(key, 1), result.params, sample_shape=(settings.svi_draws,), **model_kwargs
         )
         idata = az.InferenceData(posterior=_posterior_from_samples(samples, dims, coords))
-        idata.posterior.attrs["final_elbo_loss"] = float(result.losses[-1])
+        idata["posterior"].attrs["final_elbo_loss"] = float(result.losses[-1])
     idata.add_groups(constant_data=xr.Dataset(constant_data))
-    idata.posterior.attrs.update({"fit_method": settings.method, **(attrs or {})})
+    idata["posterior"].attrs.update({"fit_method": settings.method, **(attrs or {})})
     return idata
 
 
 def constant_values(idata: az.InferenceData, name: str) -> np.ndarray:
     """The values of `name` in a fit's `constant_data` group."""
-    return np.asarray(idata.constant_data[name].values)
+    return np.asarray(idata["constant_data"][name].values)
 
 
 def fit_period(idata: az.InferenceData) -> tuple[int, int]:
     """First and last year of the data a component was fitted to (its `constant_data` year coordinate)."""
-    years = idata.constant_data["year"].values
+    years = idata["constant_data"]["year"].values
     return int(years[0]), int(years[-1])
 
 
 def read_diagnostics(idata: az.InferenceData) -> Diagnostics | None:
     """The diagnostics stored with a NUTS fit, or None for SVI."""
-    stored = idata.posterior.attrs.get("diagnostics")
+    stored = idata["posterior"].attrs.get("diagnostics")
     return None if stored is None else Diagnostics(**json.loads(stored))

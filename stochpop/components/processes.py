@@ -26,6 +26,15 @@ def ar1_recursion(start: Array, loc: Array, persistence: Array, scale: Array, sh
     return path
 
 
+def random_walk_paths(start: Array, drift: Array, scale: Array, shocks: Array) -> Array:
+    """x_t = x_{t-1} + drift + scale e_t over shocks e (n_steps, ...) -> (n_steps, ...), i.e.
+    x_h = start + h drift + scale (e_1 + ... + e_h).
+
+    `start` is x_0 (not returned); parameters broadcast against shocks[0].
+    """
+    return start + jnp.cumsum(drift + scale * shocks, axis=0)
+
+
 def standard_shocks(key: Array, df: Array | None, n_steps: int, shape: tuple[int, ...]) -> Array:
     """Standard shocks (n_steps, *shape): Student-t with `df` (broadcast to shape), or normal if None."""
     if df is None:

@@ -21,9 +21,10 @@ Paths = int | Sequence[int] | np.ndarray
 def path_indices(paths: Paths) -> np.ndarray:
     """Path indices (n,) int64 from n or a sequence of non-negative indices."""
     if np.ndim(paths) == 0:
-        if int(paths) < 1:
+        count = int(np.asarray(paths))  # a 0-d `paths` is a count
+        if count < 1:
             raise ValueError(f"the number of paths must be at least 1, not {paths}")
-        return np.arange(int(paths))
+        return np.arange(count)
     index = np.asarray(paths)
     if index.ndim != 1 or index.size == 0 or not np.issubdtype(index.dtype, np.integer) or index.min() < 0:
         raise ValueError("paths must be a count or a non-empty 1-D array of non-negative integer indices")
@@ -84,13 +85,13 @@ def posterior_draws(
 ) -> dict[str, np.ndarray]:
     """One joint parameter set per path key (n, ...) from the posterior (chains pooled, drawn uniformly and
     independently, so with replacement), each variable (`names`, default all) with a leading path axis."""
-    posterior = idata.posterior if names is None else idata.posterior[list(names)]
+    posterior = idata["posterior"] if names is None else idata["posterior"][list(names)]
     available = posterior.sizes["chain"] * posterior.sizes["draw"]
     index = np.asarray(_draw_indices(keys, available))
-    draws = {}
+    draws: dict[str, np.ndarray] = {}
     for name, var in posterior.data_vars.items():
         values = np.asarray(var.transpose("chain", "draw", ...).values)
-        draws[name] = values.reshape(available, *values.shape[2:])[index]
+        draws[str(name)] = values.reshape(available, *values.shape[2:])[index]
     return draws
 
 

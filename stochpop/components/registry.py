@@ -19,7 +19,7 @@ COMPONENT_CLASSES: dict[str, type] = {
 def component_from_posterior(idata: az.InferenceData) -> Component:
     """The component that made the fit `idata`, rebuilt from the class name and options stored in its
     posterior attributes (ValueError if they are missing or name no known class)."""
-    attrs = idata.posterior.attrs
+    attrs = idata["posterior"].attrs
     if "model" not in attrs or "options" not in attrs:
         raise ValueError(
             "posterior: no 'model' and 'options' attributes (not fitted by a stochpop component)"

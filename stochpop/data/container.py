@@ -19,12 +19,14 @@ Derived quantities and their methods:
 
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from stochpop.conventions import SEXES
 from stochpop.data.errors import DataError
+from stochpop.demography.ageing import aged_population
 from stochpop.demography.lexis import exposure_lower_share, squares_to_parallelograms
 
 
@@ -93,16 +95,14 @@ class CountryData:
         The data a projection (or back-test) from `jump_off` may see; nothing later can leak in.
         """
 
-        def until(array: xr.DataArray | None, last_year: int) -> xr.DataArray | None:
-            if array is None:
-                return None
+        def until(array: xr.DataArray, last_year: int) -> xr.DataArray:
             kept = array.sel(year=array["year"] <= last_year)
             if kept.sizes["year"] == 0:
                 raise DataError(self.source or self.name, "year", f"no data before the jump-off {jump_off}")
             return kept
 
-        events = {
-            name: until(getattr(self, name), jump_off - 1)
+        events: dict[str, Any] = {
+            name: None if (array := getattr(self, name)) is None else until(array, jump_off - 1)
             for name in ("deaths", "births", "asfr", "exposures", "immigration", "emigration")
         }
         return replace(self, population=until(self.population, jump_off), **events)
@@ -148,12 +148,7 @@ class CountryData:
     def net_migration(self) -> xr.DataArray:
         """Net migration by the cohort residual method (year, sex, age at end of year), persons."""
         years = self.years
-        start = self.population.sel(year=years)
         end = self.population.sel(year=years + 1).assign_coords(year=years)
-        aged = start.shift(age=1, fill_value=0.0)
-        open_age = start["age"].values[-1]
-        aged = aged + start.where(start["age"] == open_age, 0.0)
-        aged = xr.where(aged["age"] == 0, self.births.sel(year=years), aged)
-        residual = end - aged + self.deaths_end_of_year_age.sel(year=years)
+        residual = end - aged_population(self, years) + self.deaths_end_of_year_age.sel(year=years)
         residual.attrs = {"units": "persons", "age": "age at end of year", "method": "cohort residual"}
         return residual.transpose("year", "sex", "age")

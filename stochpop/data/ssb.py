@@ -12,7 +12,7 @@ not exist in a year are reported with 0 persons in the exports seen so far.
 import csv
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -151,7 +151,11 @@ def read_ssb_07459(path: str | Path) -> xr.DataArray:
         [numbers(table[col], labels, path, col, allow_missing=True) for col in table.columns[len(keys) :]]
     )
     frame = pd.DataFrame(values, index=index, columns=pd.Index(years, name="year"))
-    axes = [list(names), *([list(SEXES)] if has_sex else []), list(range(open_age + 1))]
+    axes: list[Sequence[Hashable]] = [
+        list(names),
+        *([list(SEXES)] if has_sex else []),
+        list(range(open_age + 1)),
+    ]
     full = pd.MultiIndex.from_product(axes, names=list(keys))
     absent = full.difference(index)
     if len(absent):

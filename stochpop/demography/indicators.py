@@ -1,5 +1,6 @@
-"""Derived indicators of a projection (`results.projection_dataset`), vectorised over any extra dims, and
-the same indicators observed in the data (the history fan charts and back-tests compare against)."""
+"""Indicators of a population by sex and single year of age (`stock_indicators`, NumPy or JAX: the
+projection computes them inside its scan, `stochpop.projection.simulate`), and the same indicators observed
+in the data (the history fan charts and back-tests compare against)."""
 
 from typing import Any
 
@@ -76,22 +77,6 @@ def median_age(population: xr.DataArray) -> xr.DataArray:
     return by_age.isel(age=0, drop=True).copy(data=median_age_values(by_age.values))
 
 
-def indicators(result: xr.Dataset) -> xr.Dataset:
-    """`stock_indicators` by `year`, total events and net migration by `event_year` of a projection
-    (`results.projection_dataset`); any other dims (draw, alternative) pass through."""
-    events = {
-        name: result[name].sum([d for d in ("sex", "age") if d in result[name].dims])
-        for name in ("births", "deaths", "emigrations", "immigrations")
-    }
-    return xr.Dataset(
-        {
-            **_labelled_stocks(result["population"]),
-            **events,
-            "net_migration": events["immigrations"] - events["emigrations"],
-        }
-    )
-
-
 E0_OPEN_AGE = 100
 """Registered e0 closes the life table at 100+: single ages above it often have no deaths in a small
 population, which would make the open interval's rate 0 and e0 infinite."""
@@ -106,9 +91,10 @@ def _rates_with_open_age(data: CountryData, open_age: int) -> xr.DataArray:
 
 
 def observed_indicators(data: CountryData) -> xr.Dataset:
-    """Registered values of `indicators` (by `year` for stocks, `event_year` for events), plus tfr
-    (event_year, from the ASFR) and e0 (event_year, sex; HMD life table of the death rates with an open age
-    group from `E0_OPEN_AGE`, `lifetable.e0`). Net migration is the cohort residual."""
+    """Registered values of a projection's indicators (`stock_indicators` by `year`; births, deaths and net
+    migration by `event_year`), plus tfr (event_year, from the ASFR) and e0 (event_year, sex; HMD life table
+    of the death rates with an open age group from `E0_OPEN_AGE`, `lifetable.e0`). Net migration is the
+    cohort residual."""
     rates = _rates_with_open_age(data, E0_OPEN_AGE).transpose("year", "sex", "age")
     sexes = np.broadcast_to(np.asarray(SEXES), rates.shape[:-1])
     events = {

@@ -196,10 +196,13 @@ def total_fertility(asfr: np.ndarray) -> np.ndarray:
     return np.asarray(asfr, dtype=float).sum(axis=-1)
 
 
-def mean_age_at_birth(asfr: np.ndarray, ages: np.ndarray) -> np.ndarray:
-    """ASFR-weighted mean age of mothers in years, shape asfr.shape[:-1].
+def mean_age_at_birth(asfr: Any, ages: Any, total: Any = None, xp: Any = np) -> Any:
+    """Mean age of mothers at birth in years, shape asfr.shape[:-1]: the ages weighted by `asfr`.
 
-    `ages` are completed years; each is taken at its midpoint age + 0.5.
+    asfr (..., age): ASFR, births or shares of a schedule by mother's age in completed years `ages` (age,),
+    each taken at its midpoint age + 0.5; total (...): asfr summed over age (default: that sum; 1 for
+    shares that sum to one). NumPy in float64, or JAX with xp=jax.numpy in asfr's dtype (inside `jit`).
     """
-    asfr = np.asarray(asfr, dtype=float)
-    return (asfr * (np.asarray(ages) + 0.5)).sum(axis=-1) / asfr.sum(axis=-1)
+    asfr = np.asarray(asfr, dtype=float) if xp is np else asfr
+    weighted = (asfr * (xp.asarray(ages) + 0.5)).sum(axis=-1)
+    return weighted / (asfr.sum(axis=-1) if total is None else total)

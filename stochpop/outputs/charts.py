@@ -1,6 +1,6 @@
 """Fan charts and population pyramids (matplotlib), from paths with a `draw` dimension."""
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -22,8 +22,8 @@ def fan_chart(
 ) -> plt.Axes:
     """Draw central `bands` (widest first) and the median of `paths` (draw, time), and the observed
     `history` (time) as a line."""
-    time_dim = time_dim or next(d for d in paths.dims if d != "draw")
-    t = paths[time_dim].values
+    time: Hashable = time_dim or next(d for d in paths.dims if d != "draw")
+    t = paths[time].values
     for i, level in enumerate(sorted(bands, reverse=True)):
         low, high = paths.quantile([(1 - level) / 2, (1 + level) / 2], dim="draw", skipna=False).values
         ax.fill_between(t, low, high, color=BAND_COLOUR, alpha=0.18 + 0.17 * i, lw=0, label=f"{level:.0%}")

@@ -8,12 +8,16 @@ NaN (`pipeline.PathProjection` checks), so nothing is skipped: a NaN would show.
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from stochpop.conventions import DEFAULT_QUANTILES, DEFAULT_VARIANT_QUANTILES
+
+Labelled = TypeVar("Labelled", xr.Dataset, xr.DataArray)
+"""A Dataset or a DataArray: the summaries of one are of the same kind."""
 
 
 def draw_quantiles(values: np.ndarray, q: Sequence[float], axis: int = -1) -> np.ndarray:
@@ -88,7 +92,7 @@ def _sorted_by_bucket(values: np.ndarray, bucket: np.ndarray) -> np.ndarray:
     return (ordered ^ np.where(ordered >> 31, np.uint32(0x80000000), np.uint32(0xFFFFFFFF))).view(np.float32)
 
 
-def _over_draws(paths: xr.Dataset | xr.DataArray, q: Sequence[float]) -> xr.Dataset | xr.DataArray:
+def _over_draws(paths: Labelled, q: Sequence[float]) -> Labelled:
     """`draw_quantiles` over `draw` (dim `quantile`, first) of a Dataset or DataArray (loaded into memory);
     values are read along the draw axis where it lies if it is first or last (a draw axis elsewhere is
     moved first, which copies)."""
@@ -110,9 +114,7 @@ def quantiles(paths: xr.Dataset | xr.DataArray, q: Sequence[float] = DEFAULT_QUA
     return _over_draws(paths.to_dataset() if isinstance(paths, xr.DataArray) else paths, q)
 
 
-def intervals(
-    paths: xr.Dataset | xr.DataArray, levels: Sequence[float] = (0.5, 0.8, 0.95)
-) -> xr.Dataset | xr.DataArray:
+def intervals(paths: Labelled, levels: Sequence[float] = (0.5, 0.8, 0.95)) -> Labelled:
     """Central prediction intervals: `lower`/`upper` variables with a `level` dim (e.g. 0.8 -> 10%-90%)."""
     bounds = _over_draws(paths, [*((1 - lv) / 2 for lv in levels), *((1 + lv) / 2 for lv in levels)])
     lower, upper = (

@@ -4,7 +4,8 @@ Tables (tidy: one row per variable, dims and value; CSV and/or parquet as the sp
 * quantiles: every indicator by year (and sex for e0) at the spec's quantiles;
 * variants: SSB-style L/M/H of every indicator, as quantiles;
 * population_quantiles: population by year, sex and age at the spec's quantiles;
-* alternatives: indicators of each SSB alternative code (`stochpop.projection.alternatives.project_alternatives`).
+* alternatives: indicators of each SSB alternative code
+  (`stochpop.projection.alternatives.project_alternatives`).
 """
 
 import os
@@ -32,8 +33,8 @@ quantiles are found (the values, their bucket numbers, the candidates)."""
 
 def population_quantiles(store: Path, q: Sequence[float]) -> xr.Dataset:
     """Quantiles of population (year, sex, age) over the draws of the run in `store`: one year at a time,
-    read straight from the chunks (`stochpop.run.store.step_reader`), the years spread over a thread per usable
-    core (NumPy releases the GIL) as far as `QUANTILE_MEMORY_BYTES` allows."""
+    read straight from the chunks (`stochpop.results.store.step_reader`), the years spread over a thread per
+    usable core (NumPy releases the GIL) as far as `QUANTILE_MEMORY_BYTES` allows."""
     chunks = chunk_paths(store)
     first_chunk = xr.open_zarr(chunks[0], consolidated=None)["population"]
     read = step_reader(store, "population")

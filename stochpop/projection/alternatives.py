@@ -7,7 +7,7 @@ constant; 0 sets every migration variable of the rate set (net, or immigration a
 all codes share one set of variables. The national model has no internal migration, so its letter must be
 M or 0 (both mean none here); immigration 0 gives zero net migration (MMM0, MM00).
 
-The result is a rate set without a `draw` dim, run through the same kernel as the paths.
+The result is a rate set without a `draw` dim, run as a line through the same projection as the paths.
 """
 
 from collections.abc import Sequence
@@ -16,10 +16,10 @@ import pandas as pd
 import xarray as xr
 
 from stochpop.conventions import DEFAULT_VARIANT_QUANTILES
-from stochpop.demography.indicators import indicators
 from stochpop.outputs.quantiles import quantiles
-from stochpop.projection.labelled import project_rates
+from stochpop.projection.lines import project_lines
 from stochpop.projection.rate_sets import MIGRATION_VARIABLES
+from stochpop.projection.results import BY_SEX
 from stochpop.projection.sampled import PathProjection
 
 
@@ -67,11 +67,13 @@ def alternative_rates(letters: xr.Dataset, code: str) -> xr.Dataset:
 def project_alternatives(
     projection: PathProjection, codes: Sequence[str], n_paths: int, levels: dict[str, float]
 ) -> xr.Dataset:
-    """`indicators` (dim `alternative`) of SSB's deterministic alternatives (`alternatives.alternative_rates`)
-    built from the rate quantile paths (`alternatives.letter_paths`) of paths 0..n_paths-1, all run
-    through the kernel at once."""
+    """SSB's deterministic alternatives (`alternative_rates`) built from the rate quantile paths
+    (`letter_paths`) of paths 0..n_paths-1, all run at once as lines (`lines.project_lines`, dim
+    `alternative`): the population's indicators by year, the flows' totals and net migration by event
+    year."""
     letters = letter_paths(projection.rates(n_paths), levels)
     rates = xr.concat(
         [alternative_rates(letters, code) for code in codes], dim=pd.Index(list(codes), name="alternative")
     )
-    return indicators(project_rates(projection.initial, rates, projection.jump_off, projection.horizon))
+    lines = project_lines(projection.initial, rates, projection.jump_off, projection.horizon)
+    return lines.drop_vars(["population", *BY_SEX])

@@ -16,7 +16,6 @@ Migration values are already by age at end of year (net persons, or immigrants a
 probabilities) and pass through.
 """
 
-from collections.abc import Mapping
 from typing import NamedTuple
 
 import jax
@@ -24,11 +23,12 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
+from stochpop.components.contract import FertilityValues, MigrationValues, MortalityValues
 from stochpop.conventions import KERNEL_AGES, SEXES
 from stochpop.data.container import CountryData
 from stochpop.demography.lexis import lower_triangle_share, parallelogram_values, squares_to_parallelograms
 from stochpop.projection.kernel import Rates
-from stochpop.projection.rate_sets import FERTILITY_AGES, MIGRATION_VARIABLES, observed_fertility
+from stochpop.projection.rate_sets import FERTILITY_AGES, observed_fertility
 
 Array = jax.Array
 
@@ -42,7 +42,7 @@ def asfr_parallelograms(asfr: xr.DataArray) -> xr.DataArray:
 
 def woman_years_per_woman(data: CountryData, n_years: int = 5) -> xr.DataArray:
     """Woman-years lived in each fertile parallelogram per woman at risk (mother_age 15..49): observed
-    births per woman at risk (`rates.observed_fertility`) over `asfr_parallelograms` of the observed ASFR,
+    births per woman at risk (`rate_sets.observed_fertility`) over `asfr_parallelograms` of the observed ASFR,
     averaged over the last `n_years` years with both (ratios of empty cells count as 1)."""
     years = np.intersect1d(data.years, data.asfr["year"].values)[-n_years:]
     per_woman = observed_fertility(data, years)
@@ -84,18 +84,28 @@ class RateConversion(NamedTuple):
         return cls(*(np.asarray(a, np.float32) for a in (share, fertility_matrix(fertility_ages, ratio))))
 
 
-def kernel_rates(values: Mapping[str, Mapping[str, Array]], conversion: RateConversion) -> Rates:
-    """Kernel `Rates` from the components' `values` (keys mortality, fertility, migration; any leading dims,
-    e.g. (draw,) for one year or (draw, year))."""
-    mortality = parallelogram_values(values["mortality"]["mortality"], conversion.mortality_share, jnp)
+class PathValues(NamedTuple):
+    """One year of every component of a batch of paths (`Component.values`), leading dims (draw, ...)."""
+
+    mortality: MortalityValues
+    fertility: FertilityValues
+    migration: MigrationValues
+
+
+def kernel_rates(values: PathValues, conversion: RateConversion) -> Rates:
+    """Kernel `Rates` from the components' `values` (any leading dims, e.g. (draw,) for one year or
+    (draw, year))."""
+    mortality = parallelogram_values(values.mortality.mortality, conversion.mortality_share, jnp)
     fertility = jnp.matmul(
-        values["fertility"]["fertility"], conversion.fertility, precision=jax.lax.Precision.HIGHEST
+        values.fertility.fertility, conversion.fertility, precision=jax.lax.Precision.HIGHEST
     )
-    migration = values["migration"]
+    migration = values.migration
     return Rates(
         fertility=fertility,
         mortality=mortality,
-        **{name: migration[name] for name in MIGRATION_VARIABLES if name in migration},
+        net_migration=migration.net_migration,
+        immigration=migration.immigration,
+        emigration=migration.emigration,
     )
 
 

@@ -1,9 +1,9 @@
 """The cohort-component kernel: one projection year, and `jax.lax.scan` over years.
 
 Pure JAX, knows nothing of files, models or xarray. Conventions are those of `stochpop.conventions`
-(SSB BEFINN): ages by age at end of year 0..119 (119 open), births first, then ageing, then deaths and
-emigrations (and internal out-moves) computed on the aged population and deducted, then immigrations (and
-internal in-moves) added.
+(SSB BEFINN): ages by age at end of year 0..119 (119 open), births first, then ageing
+(`stochpop.demography.ageing.age_one_year`), then deaths and emigrations (and internal out-moves) computed
+on the aged population and deducted, then immigrations (and internal in-moves) added.
 
 Array axes. The state is `population[..., sex, age]` with sex = 2 (female, male) and age = 120. Every
 leading axis `...` broadcasts: a path axis (thousands of sampled futures), and state axes such as regions
@@ -28,6 +28,7 @@ from stochpop.conventions import (
     Q_FIXED_VALUE,
     SHARE_BOYS,
 )
+from stochpop.demography.ageing import age_one_year
 
 Array = jax.Array
 
@@ -105,12 +106,6 @@ def births(population: Array, fertility: Array, config: KernelConfig) -> Array:
     return jnp.stack([(1.0 - config.share_boys) * total, config.share_boys * total], axis=-1)
 
 
-def age_one_year(population: Array, newborns: Array) -> Array:
-    """Shift ages up by one; newborns (..., 2) become age 0; the open age keeps its survivors."""
-    open_age = population[..., -2:-1] + population[..., -1:]
-    return jnp.concatenate([newborns[..., None], population[..., :-2], open_age], axis=-1)
-
-
 def _migration_mask(config: KernelConfig, dtype: Any) -> Array | float:
     """1 at ages with migration, 0 above `migration_max_age`, shape (A,)."""
     if config.migration_max_age is None:
@@ -131,7 +126,7 @@ def project_year(
 ) -> tuple[Array, Flows]:
     """Population on 1 January (..., 2, A) -> population a year later, and the year's `Flows`."""
     newborns = births(population, rates.fertility, config)
-    aged = age_one_year(population, newborns)
+    aged = age_one_year(population, newborns, jnp)
     mask = _migration_mask(config, population.dtype)
 
     # Absent rates are skipped rather than computed as zeros: XLA keeps `x * 0` and `x - 0` (NaN and signed

@@ -17,6 +17,7 @@ import xarray as xr
 
 from stochpop.conventions import FERTILE_AGES, KERNEL_AGES
 from stochpop.data.container import CountryData
+from stochpop.demography.ageing import aged_population
 from stochpop.demography.lexis import exposure_lower_share, squares_to_parallelograms
 from stochpop.projection.kernel import Rates
 
@@ -40,17 +41,6 @@ def mortality_end_of_year(rates: xr.DataArray) -> xr.DataArray:
     converted = to_kernel_ages(squares_to_parallelograms(rates, open_age=False), fill="last")
     converted.attrs = {"units": "deaths per person-year", "age": "age at end of year"}
     return converted
-
-
-def aged_population(data: CountryData, years: np.ndarray) -> xr.DataArray:
-    """The population at risk in year t by age at end of year: 1 January stock of t aged one year.
-
-    Age 0 holds the year's births; the open age keeps its survivors. (year, sex, age).
-    """
-    start = data.population.sel(year=years)
-    aged = start.shift(age=1, fill_value=0.0)
-    aged = aged + start.where(start["age"] == start["age"][-1], 0.0)
-    return xr.where(aged["age"] == 0, data.births.sel(year=years), aged).transpose("year", "sex", "age")
 
 
 def observed_fertility(data: CountryData, years: np.ndarray) -> xr.DataArray:

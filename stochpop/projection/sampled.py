@@ -5,18 +5,20 @@
     run_chunks(projection, n_paths, chunk_size, store, client)       # all paths via Dask, to zarr
 
 A path is one joint future: its own posterior draw of every component and its own shocks, all from
-fold_in(fold_in(PRNGKey(seed), component), path index) (`stochpop.components.randomness.path_keys`), so the components
-stay together in the path (sample paths, not marginals combined afterwards) and any chunking of the
-paths gives the same results (`stochpop.run.store.run_chunks`).
+fold_in(fold_in(PRNGKey(seed), component), path index) (`stochpop.components.randomness.path_keys`), so
+the components stay together in the path (sample paths, not marginals combined afterwards) and any
+chunking of the paths gives the same results (`stochpop.run.chunks`).
 """
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import arviz as az
 import jax
+import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
@@ -24,17 +26,27 @@ from stochpop.components.contract import Component, Drivers
 from stochpop.components.posterior import load_posterior
 from stochpop.components.randomness import Paths, path_indices
 from stochpop.data.container import CountryData
-from stochpop.projection.conversion import RateConversion, rate_set, woman_years_per_woman
+from stochpop.projection.conversion import (
+    PathValues,
+    RateConversion,
+    kernel_rates,
+    rate_set,
+    woman_years_per_woman,
+)
+from stochpop.projection.kernel import Rates
 from stochpop.projection.rate_sets import to_kernel_ages
-from stochpop.projection.results import paths_dataset
-from stochpop.projection.simulate import rates_by_year, simulate_paths
+from stochpop.projection.results import results_dataset
+from stochpop.projection.simulate import checked, rates_by_year, simulate
+
+Array = jax.Array
 
 COMPONENTS = ("mortality", "fertility", "migration")
 """Component names, in the order that numbers their random streams."""
 
 PATHS_FORMAT = 2
 """Version of what a seed's paths are (samplers, stored layout); raise it when they change, so a run stored
-before is not resumed with paths of another kind (2: Student-t shocks by `components.student_t`)."""
+before is not resumed with paths of another kind (2: Student-t shocks by
+`components.randomness.student_t`)."""
 
 
 @lru_cache(maxsize=8)
@@ -43,12 +55,44 @@ def _posterior(path: str) -> az.InferenceData:
     return load_posterior(path)
 
 
+class DriverInputs(NamedTuple):
+    """What the paths of a chunk keep every year: each component's `Drivers.fixed` (mortality, fertility,
+    migration) and the `RateConversion`."""
+
+    drivers_fixed: tuple[Any, Any, Any]
+    conversion: RateConversion
+
+
+@dataclass(frozen=True)
+class DriverRates:
+    """The rate source of sampled paths (`simulate.RateSource`): the components' `values` at a year of
+    their drivers' series (mortality, fertility, migration) as kernel rates (`conversion.kernel_rates`);
+    every path keeps its e0 and tfr. `fixed` is `DriverInputs`."""
+
+    mortality: Component
+    fertility: Component
+    migration: Component
+
+    def values(self, fixed: DriverInputs, step: tuple[Any, Any, Any]) -> PathValues:
+        components = (self.mortality, self.fertility, self.migration)
+        return PathValues(
+            *(c.values(f, s) for c, f, s in zip(components, fixed.drivers_fixed, step, strict=True))
+        )
+
+    def rates(self, fixed: DriverInputs, step: tuple[Any, Any, Any]) -> Rates:
+        return kernel_rates(self.values(fixed, step), fixed.conversion)
+
+    def kept(self, fixed: DriverInputs, step: tuple[Any, Any, Any]) -> dict[str, Array]:
+        values = self.values(fixed, step)
+        return {"e0": values.mortality.e0, "tfr": values.fertility.tfr}
+
+
 @dataclass(frozen=True)
 class PathProjection:
     """Paths start..stop-1 of a projection; picklable (posteriors travel as file names), so Dask can call
     it on workers.
 
-    initial: the 1 January jump-off stock (sex, age); fertility_ratio: `rate_paths.woman_years_per_woman`.
+    initial: the 1 January jump-off stock (sex, age); fertility_ratio: `conversion.woman_years_per_woman`.
     """
 
     components: Mapping[str, Component]
@@ -108,22 +152,31 @@ class PathProjection:
         ages = _posterior(self.posteriors["fertility"]).posterior["age"].values
         return RateConversion.create(ages, self.fertility_ratio)
 
-    def rates(self, paths: Paths) -> xr.Dataset:
-        """The kernel rate set (draw, year, ...) of `paths` (`simulation.rates_by_year`)."""
-        rates = rates_by_year(self._components(), self.drivers(paths), self.conversion)
-        return rate_set(rates, path_indices(paths), self.event_years)
+    @cached_property
+    def source(self) -> DriverRates:
+        """The paths' rate source (`DriverRates`) of the components."""
+        return DriverRates(*(self.components[name] for name in COMPONENTS))
 
-    def _components(self) -> tuple[tuple[str, Component], ...]:
-        return tuple((name, self.components[name]) for name in COMPONENTS)
+    def inputs(self, paths: Paths) -> tuple[DriverInputs, tuple[Any, Any, Any]]:
+        """The fixed inputs and the series (leaves (year, draw, ...)) of `paths` (a count or path indices)
+        for `simulate.simulate`."""
+        by_name = self.drivers(paths)
+        drivers = [by_name[name] for name in COMPONENTS]
+        series = jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), tuple(d.series for d in drivers))
+        return DriverInputs(tuple(d.fixed for d in drivers), self.conversion), series
+
+    def rates(self, paths: Paths) -> xr.Dataset:
+        """The kernel rate set (draw, year, ...) of `paths` (`simulate.rates_by_year`)."""
+        return rate_set(
+            rates_by_year(self.source, *self.inputs(paths)), path_indices(paths), self.event_years
+        )
 
     def __call__(self, start: int, stop: int) -> xr.Dataset:
-        """Paths start..stop-1 (`simulation.simulate_paths`, labelled by `results.paths_dataset`): population
-        (year, draw, sex, age), flows by sex (`births_by_sex`, ...), the population's indicators, event
-        totals, e0 and tfr. ValueError naming the variables if any value is not finite or any population
-        negative."""
+        """Paths start..stop-1 (`simulate.simulate`, labelled by `results.results_dataset` with dim `draw`):
+        population (year, draw, sex, age), flows by sex (`births_by_sex`, ...), the population's indicators,
+        event totals, e0 and tfr. ValueError naming the variables if any value is not finite or any
+        population negative."""
         draws = np.arange(start, stop)
-        outputs, checks = simulate_paths(self._components(), self.drivers(draws), self.stock, self.conversion)
-        failed = [name for name, ok in checks.items() if not bool(ok)]
-        if failed:
-            raise ValueError(f"paths {start}-{stop - 1}: non-finite or negative values in {failed}")
-        return paths_dataset(outputs, draws, self.jump_off)
+        initial = np.broadcast_to(self.stock, (draws.size, *self.stock.shape))
+        outputs = checked(*simulate(self.source, *self.inputs(draws), initial), f"paths {start}-{stop - 1}")
+        return results_dataset(outputs, self.jump_off, {"draw": draws})

@@ -37,12 +37,13 @@ def fit_components(
     fitted = {}
     for name in components:  # in their order (`stochpop.projection.sampled.COMPONENTS`)
         fit = components[name].fit(data, settings)
-        fit.posterior.attrs["fit_seed"] = settings.seed
+        fit["posterior"].attrs["fit_seed"] = settings.seed
         first = read_diagnostics(fit)
         if restart_rhat is not None and first is not None and first.max_rhat > restart_rhat:
             retry = components[name].fit(data, replace(settings, seed=settings.seed + 1))
-            retry.posterior.attrs["fit_seed"] = settings.seed + 1
-            if read_diagnostics(retry).max_rhat < first.max_rhat:
+            retry["posterior"].attrs["fit_seed"] = settings.seed + 1
+            second = read_diagnostics(retry)  # same method as `first`: NUTS, so diagnosed
+            if second is not None and second.max_rhat < first.max_rhat:
                 fit = retry
         fitted[name] = fit
         if on_fit:
@@ -73,11 +74,11 @@ def fit_and_save(
         save_posterior(idata, partial)
         os.replace(partial, files[name])
         diagnostics = read_diagnostics(idata)
-        summary = str(diagnostics) if diagnostics else f"no MCMC ({idata.posterior.attrs['fit_method']})"
+        summary = str(diagnostics) if diagnostics else f"no MCMC ({idata['posterior'].attrs['fit_method']})"
         report[name] = {
             "seconds": round(seconds, 1),
             "diagnostics": summary,
-            "seed": idata.posterior.attrs["fit_seed"],
+            "seed": idata["posterior"].attrs["fit_seed"],
         }
         log(f"fitted {name} ({type(components[name]).__name__}) in {seconds:.0f} s: {summary}")
         bar.update()

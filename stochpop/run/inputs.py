@@ -28,6 +28,7 @@ def build_components(spec: Spec, data: CountryData) -> dict[str, Component]:
     m = spec.mortality
     deaths_years = np.intersect1d(data.deaths["year"], data.exposure["year"])
     last = _last_fit_year(deaths_years, jump_off, "mortality")
+    mortality: Component
     if m.model == "coherent":
         nu = m.shock_df if m.shock_df > 0 else None
         mortality = CoherentLeeCarter(
@@ -43,6 +44,7 @@ def build_components(spec: Spec, data: CountryData) -> dict[str, Component]:
         long_run_log_sd=f.long_run_log_sd,
     )
     first = spec.migration.first_year
+    migration: Component
     if spec.projection.migration == "net":
         last = _last_fit_year(data.net_migration["year"].values, jump_off, "net migration")
         migration = NetMigrationModel(first_year=first, last_year=last)
@@ -60,7 +62,10 @@ def load_data(spec: Spec, data_path: str | Path | None = None) -> CountryData:
     """The country data a spec names; `data_path` overrides `data.path`."""
     if spec.data.source == "demo":
         return demo_country(seed=spec.data.seed)
-    path = Path(data_path if data_path is not None else spec.data.path)
+    location = data_path if data_path is not None else spec.data.path
+    if location is None:  # `parse_spec` rejects this; a Spec built in code may not
+        raise SpecError(f"{spec.file}: data.path: required when data.source is 'hmd-hfd'")
+    path = Path(location)
     if not path.is_absolute():
         root = shared_data_dir()
         if root is None:

@@ -175,7 +175,8 @@ class Spec:
         return self.outputs.pyramid_years or (p.jump_off + p.horizon // 2, p.jump_off + p.horizon)
 
 
-SECTIONS = {f.name: f.type for f in fields(Spec) if f.name != "file"}
+SECTIONS: dict[str, Any] = {f.name: f.type for f in fields(Spec) if f.name != "file"}
+"""Section name -> its dataclass (field types are classes: this module does not postpone annotations)."""
 CHOICES = {
     ("data", "source"): ("demo", "hmd-hfd"),
     ("projection", "migration"): ("net", "gross"),

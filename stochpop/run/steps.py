@@ -153,20 +153,29 @@ def plot(run: RunLike) -> list[Path]:
     return written
 
 
+def project_and_summarise(
+    run: RunLike, client: Client | None = None, projection: PathProjection | None = None
+) -> list[Path]:
+    """`project`, then `summarise`; with a client, SSB's alternatives are computed on a worker while the
+    paths run. Returns the tables written."""
+    run = _run(run)
+    spec = run.spec()
+    projection = path_projection(run) if projection is None else projection
+    pending = None
+    if client is not None and spec.outputs.alternatives:
+        arguments = _alternatives_arguments(spec)
+        pending = client.submit(project_alternatives, projection, *arguments, pure=False)
+    project(run, client, projection)
+    computed = pending.result() if pending is not None else alternatives(run, projection)
+    return summarise(run, computed)
+
+
 def run_all(spec: Spec, out: str | Path, scheduler: str | None = None) -> RunDirectory:
-    """fit, project, summarise and plot, sharing one cluster; with a cluster, SSB's alternatives are
-    computed on a worker while the paths run. Prints where the results are and the headline figures."""
+    """fit, then `project_and_summarise` on one cluster, then plot; prints where the results are and the
+    headline figures."""
     run = fit(spec, out)
-    projection = path_projection(run)
     with cluster(spec, scheduler) as client:
-        pending = None
-        if client is not None and spec.outputs.alternatives:
-            pending = client.submit(
-                project_alternatives, projection, *_alternatives_arguments(spec), pure=False
-            )
-        project(run, client, projection)
-        computed = pending.result() if pending is not None else alternatives(run, projection)
-    summarise(run, computed)
+        project_and_summarise(run, client)
     plot(run)
     print(headline(run))
     return run
@@ -178,7 +187,11 @@ def headline(run: RunLike) -> str:
     run = _run(run)
     spec = run.spec()
     table = _read_table(run.tables / "quantiles")
-    near = {q: min(spec.outputs.quantiles, key=lambda x, q=q: abs(x - q)) for q in (0.1, 0.5, 0.9)}
+
+    def nearest(q: float) -> float:
+        return min(spec.outputs.quantiles, key=lambda x: abs(x - q))
+
+    near = {q: nearest(q) for q in (0.1, 0.5, 0.9)}
     low, high = near[0.1], near[0.9]
     lines = [f"results in {run.path}: tables/, figures/, paths.zarr ({spec.paths.n} paths)"]
     years = (spec.projection.jump_off, *spec.pyramid_years)
@@ -191,7 +204,7 @@ def headline(run: RunLike) -> str:
             rows = rows[rows["sex"] == sex]
         return float(rows["value"].iloc[0])
 
-    interval = f"{int(round((high - low) * 100))}%"
+    interval = f"{round((high - low) * 100)}%"
     for year in years:
         m, lo, hi = (value("total_population", "year", year, q) / 1e6 for q in (near[0.5], low, high))
         lines.append(

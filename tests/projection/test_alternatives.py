@@ -7,8 +7,7 @@ import xarray as xr
 from stochpop.conventions import TABLE_4_2
 from stochpop.data.demo import demo_country
 from stochpop.projection.alternatives import alternative_rates, letter_paths
-from stochpop.projection.deterministic import held_rates
-from stochpop.projection.labelled import project_rates
+from stochpop.projection.lines import held_rates, project_lines
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +56,7 @@ def test_every_table_4_2_alternative_projects(setting):
     demo, _, letters = setting
     totals = {
         code: float(
-            project_rates(demo.population.sel(year=2025), alternative_rates(letters, code), 2025, 30)[
+            project_lines(demo.population.sel(year=2025), alternative_rates(letters, code), 2025, 30)[
                 "population"
             ]
             .isel(year=-1)
@@ -75,8 +74,8 @@ def test_every_table_4_2_alternative_projects(setting):
 def test_medium_alternative_sits_inside_the_30_70_band(setting):
     demo, paths, letters = setting
     initial = demo.population.sel(year=2025)
-    fan = project_rates(initial, paths, 2025, 30)["population"].sum(("sex", "age"))
-    medium = project_rates(initial, alternative_rates(letters, "MMMM"), 2025, 30)["population"].sum(
+    fan = project_lines(initial, paths, 2025, 30)["population"].sum(("sex", "age"))
+    medium = project_lines(initial, alternative_rates(letters, "MMMM"), 2025, 30)["population"].sum(
         ("sex", "age")
     )
     low, high = fan.quantile([0.3, 0.7], dim="draw")

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from stochpop.run.compilation_cache import cache_directory, enable_compilation_cache
 from stochpop.results.store import chunk_bounds, chunk_store, open_results, step_reader
 from stochpop.run.chunks import run_chunks
 from stochpop.run.cluster import dask_client
+from stochpop.run.compilation_cache import cache_directory, enable_compilation_cache
 
 YEARS = np.arange(2025, 2045)
 

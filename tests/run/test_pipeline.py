@@ -16,16 +16,17 @@ import xarray as xr
 
 import stochpop
 from stochpop.cli import main
-from stochpop.components.posterior import load_posterior
 from stochpop.components.fitting import FitWarning
+from stochpop.components.posterior import load_posterior
 from stochpop.conventions import SEXES
 from stochpop.data.hmd import read_hmd_lifetable
-from stochpop.demography.indicators import indicators, observed_indicators
+from stochpop.demography.ageing import aged_population
+from stochpop.demography.indicators import observed_indicators
 from stochpop.outputs.quantiles import quantiles, variants
-from stochpop.projection.conversion import asfr_parallelograms, kernel_fertility, woman_years_per_woman
-from stochpop.projection.labelled import project_rates
-from stochpop.projection.rate_sets import aged_population, mortality_end_of_year
 from stochpop.projection.alternatives import project_alternatives
+from stochpop.projection.conversion import asfr_parallelograms, kernel_fertility, woman_years_per_woman
+from stochpop.projection.lines import project_lines
+from stochpop.projection.rate_sets import mortality_end_of_year
 from stochpop.projection.sampled import COMPONENTS, PathProjection
 from stochpop.results.store import open_results
 from stochpop.run.chunks import run_chunks
@@ -126,10 +127,9 @@ def test_killed_run_resumes_to_the_uninterrupted_result(projection, tmp_path):
 
 def test_paths_equal_their_rate_set_through_the_kernel(projection, paths):
     """The compiled chunk (rates built year by year inside the scan, indicators of each year's population)
-    equals the materialised rate set of the same paths run through `project_rates` with `indicators`."""
+    equals the materialised rate set of the same paths run as lines (`project_lines`, float64)."""
     rates = projection.rates(np.arange(40))
-    separate = project_rates(projection.initial, rates, projection.jump_off, projection.horizon)
-    expected = indicators(separate)
+    expected = project_lines(projection.initial, rates, projection.jump_off, projection.horizon)
     for name in ("total_population", "age_80_plus", "median_age", "births", "deaths", "net_migration"):
         scale = float(np.abs(expected[name]).max())  # float32: net migration is a small difference
         np.testing.assert_allclose(
@@ -140,8 +140,8 @@ def test_paths_equal_their_rate_set_through_the_kernel(projection, paths):
             err_msg=name,
         )
     np.testing.assert_allclose(
-        paths["population"].transpose(*separate["population"].dims),
-        separate["population"],
+        paths["population"].transpose(*expected["population"].dims),
+        expected["population"],
         rtol=1e-4,
         atol=1e-2,
     )

@@ -1,0 +1,46 @@
+"""Indicators of a population (NumPy and JAX) against direct computation."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import xarray as xr
+
+from stochpop.demography.indicators import median_age, stock_indicators
+
+
+def test_stock_indicators_against_numpy():
+    rng = np.random.default_rng(0)
+    pop = rng.uniform(0, 1000, size=(3, 2, 120))
+    out = stock_indicators(pop)
+    by_age = pop.sum(1)
+    np.testing.assert_allclose(out["age_65_plus"], by_age[:, 65:].sum(-1))
+    np.testing.assert_allclose(out["old_age_dependency"], by_age[:, 65:].sum(-1) / by_age[:, 20:65].sum(-1))
+    # Median age: half the population below it, persons spread evenly within each year of age.
+    cumulative = np.cumsum(by_age, axis=-1)
+    for y in range(3):
+        x = int(np.searchsorted(cumulative[y], by_age[y].sum() / 2))
+        below = cumulative[y, x] - by_age[y, x]
+        assert float(out["median_age"][y]) == pytest.approx(x + (by_age[y].sum() / 2 - below) / by_age[y, x])
+
+
+def test_median_age_of_a_uniform_population():
+    pop = xr.DataArray(np.ones(80), dims="age", coords={"age": np.arange(80)})
+    assert float(median_age(pop)) == pytest.approx(40.0)
+    with pytest.raises(ValueError, match="starts at 0"):
+        median_age(pop.sel(age=slice(15, None)))
+
+
+def test_stock_indicators_in_jax_equal_numpy():
+    rng = np.random.default_rng(1)
+    pop = rng.uniform(0, 1000, size=(4, 3, 2, 120)).astype(np.float32)
+    pop[0, 0] = 0.0  # an empty population: median age NaN
+    with np.errstate(invalid="ignore"):  # the empty population's ratios are 0 / 0
+        expected = stock_indicators(pop)
+    with jax.enable_x64(False):
+        got = jax.jit(lambda p: stock_indicators(p, jnp))(pop)
+    assert set(got) == set(expected)
+    for name, value in expected.items():
+        np.testing.assert_allclose(got[name], value, rtol=2e-5, equal_nan=True, err_msg=name)
+    assert np.isnan(expected["median_age"][0, 0])
+    np.testing.assert_allclose(expected["age_80_plus"], pop.sum(-2)[..., 80:].sum(-1), rtol=1e-6)
