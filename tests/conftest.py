@@ -1,11 +1,20 @@
-"""Shared fixtures: the real-data folder (skips when absent) and Norway assembled from it."""
+"""Shared fixtures: the real-data folder (skips when absent) and Norway assembled from it; a small demo run
+(`demo_run_dir`: classic Lee-Carter mortality, short NUTS runs for fertility and gross migration; its
+diagnostics are not the point, the component tests check fits with default settings), its projection and
+40 of its paths."""
 
+import warnings
 from pathlib import Path
 
 import pytest
+import xarray as xr
 
+import stochpop
+from stochpop.cli import main
+from stochpop.components.fitting import FitWarning
 from stochpop.data.container import CountryData
 from stochpop.data.norway import MISSING_SHARED_DATA, load_country, shared_data_dir
+from stochpop.projection.sampled import PathProjection
 
 
 @pytest.fixture(scope="session")
@@ -21,3 +30,54 @@ def shared_data() -> Path:
 def norway(shared_data: Path) -> CountryData:
     """Norway from HMD (population, deaths, births) and HFD (fertility)."""
     return load_country(shared_data / "norway")
+
+
+DEMO_RUN_SPEC = """
+[data]
+source = "demo"
+
+[projection]
+jump_off = 2025
+horizon = 30
+migration = "gross"
+
+[paths]
+n = 40
+chunk_size = 10
+workers = 0
+
+[fit]
+warmup = 150
+samples = 150
+
+[mortality]
+model = "lee-carter"
+
+[outputs]
+alternatives = ["MMMM", "LLML", "HHMH", "MKMM", "MMM0", "MM00"]
+alternative_paths = 200
+pyramid_years = [2040]
+plot_formats = ["png"]
+"""
+
+
+@pytest.fixture(scope="session")
+def demo_run_dir(tmp_path_factory):
+    """A run directory after `stochpop fit` of the small demo spec."""
+    folder = tmp_path_factory.mktemp("run")
+    spec = folder / "spec.toml"
+    spec.write_text(DEMO_RUN_SPEC)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)
+        assert main(["fit", str(spec), "--out", str(folder / "demo")]) == 0
+    return folder / "demo"
+
+
+@pytest.fixture(scope="session")
+def demo_projection(demo_run_dir) -> PathProjection:
+    return stochpop.path_projection(demo_run_dir)
+
+
+@pytest.fixture(scope="session")
+def demo_paths(demo_projection) -> xr.Dataset:
+    return demo_projection(0, 40)

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from stochpop.demography.indicators import median_age, stock_indicators
+from stochpop.conventions import SEXES
+from stochpop.data.hmd import read_hmd_lifetable
+from stochpop.demography.indicators import median_age, observed_indicators, stock_indicators
 
 
 def test_stock_indicators_against_numpy():
@@ -44,3 +46,15 @@ def test_stock_indicators_in_jax_equal_numpy():
         np.testing.assert_allclose(got[name], value, rtol=2e-5, equal_nan=True, err_msg=name)
     assert np.isnan(expected["median_age"][0, 0])
     np.testing.assert_allclose(expected["age_80_plus"], pop.sum(-2)[..., 80:].sum(-1), rtol=1e-6)
+
+
+def test_observed_indicators_match_the_registers(norway, shared_data):
+    observed = observed_indicators(norway)
+    hmd = {sex: read_hmd_lifetable(shared_data / f"norway/hmd/{sex[0]}ltper_1x1.txt") for sex in SEXES}
+    years = np.arange(1990, 2023)
+    for sex, table in hmd.items():
+        registered = table["ex"].sel(age=0, year=years)
+        np.testing.assert_allclose(observed["e0"].sel(sex=sex, event_year=years), registered, atol=0.05)
+    assert float(observed["total_population"].sel(year=2018)) == 5_295_701
+    assert float(observed["tfr"].sel(event_year=2018)) == pytest.approx(1.565, abs=1e-3)
+    np.testing.assert_allclose(observed["births"], norway.births.sum("sex").rename(year="event_year"))
