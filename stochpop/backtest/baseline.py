@@ -55,7 +55,7 @@ def ssb_like_letters(
     observed = data.years[data.years < jump_off]
     lee_carter = LeeCarter(first_year=first_year, last_year=int(observed[-1]))
     fit = lee_carter.fit(data, FitSettings(chains=1, samples=mortality_paths, seed=seed))
-    forecast = lee_carter.forecast(fit, years, mortality_paths, jax.random.PRNGKey(seed))
+    forecast = lee_carter.forecast(fit, years.tolist(), mortality_paths, jax.random.PRNGKey(seed))
     mortality = letter_paths(xr.Dataset({"mortality": mortality_end_of_year(forecast["mortality"])}), LEVELS)
     e0 = forecast["e0"].quantile(list(LEVELS.values()), dim="draw").assign_coords(quantile=list("LMH"))
 

@@ -48,7 +48,7 @@ def alternative_rates(letters: xr.Dataset, code: str) -> xr.Dataset:
             " immigration); fertility and life expectancy L/M/H/K, internal migration M/0,"
             " immigration L/M/H/K/0"
         )
-    fertility, life, _, immigration = code
+    fertility, life, immigration = code[0], code[1], code[3]
     out = xr.Dataset(
         {
             "fertility": letters["fertility"].sel(letter=fertility, drop=True),

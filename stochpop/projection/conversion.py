@@ -74,14 +74,16 @@ class RateConversion(NamedTuple):
     fertility: (age, mother_age 15..49) `fertility_matrix` for the fertility component's ages.
     """
 
-    mortality_share: Array
-    fertility: Array
+    mortality_share: Array | np.ndarray  # NumPy when created, `Array` inside `jit`
+    fertility: Array | np.ndarray
 
     @classmethod
     def create(cls, fertility_ages: np.ndarray, ratio: xr.DataArray) -> "RateConversion":
         """The conversion for ASFR at `fertility_ages` with woman-years per woman `ratio`."""
         share = lower_triangle_share(KERNEL_AGES)
-        return cls(*(np.asarray(a, np.float32) for a in (share, fertility_matrix(fertility_ages, ratio))))
+        return cls(
+            np.asarray(share, np.float32), np.asarray(fertility_matrix(fertility_ages, ratio), np.float32)
+        )
 
 
 class PathValues(NamedTuple):
@@ -112,7 +114,9 @@ def kernel_rates(values: PathValues, conversion: RateConversion) -> Rates:
 def rate_set(rates: Rates, draws: np.ndarray, years: np.ndarray) -> xr.Dataset:
     """Kernel rates (draw, year, ...) as a labelled rate set (`stochpop.projection.rate_sets`)."""
     cells = ("draw", "year", "sex", "age")
-    out = {"fertility": (("draw", "year", "mother_age"), np.asarray(rates.fertility))}
+    out: dict[str, tuple[tuple[str, ...], np.ndarray]] = {
+        "fertility": (("draw", "year", "mother_age"), np.asarray(rates.fertility))
+    }
     out |= {
         name: (cells, np.asarray(value))
         for name, value in rates._asdict().items()

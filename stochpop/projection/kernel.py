@@ -137,7 +137,9 @@ def project_year(
     if e is not None or o is not None:
         # Competing exits from the aged population can never remove more than it holds (q alone is <= 1).
         scale = 1.0 / jnp.maximum(_plus(_plus(q, e), o), 1.0)
-        q, e, o = (None if rate is None else rate * scale for rate in (q, e, o))
+        q = q * scale
+        e = None if e is None else e * scale
+        o = None if o is None else o * scale
     deaths = q * aged
     emigrations = None if e is None else e * aged
     moved_out = None if o is None else o * aged
@@ -149,6 +151,7 @@ def project_year(
         immigrations = _plus(jnp.maximum(net, 0.0), immigrations)
     moved_in = None
     if rates.transfers is not None:
+        assert moved_out is not None  # o, hence moved_out, is set whenever transfers are given
         moved_in = jnp.sum(moved_out[..., :, None, :, :] * rates.transfers.destination, axis=-4)
 
     following = _plus(_plus(_minus(_minus(aged - deaths, emigrations), moved_out), immigrations), moved_in)
@@ -174,13 +177,16 @@ def sum_over_age(flows: Flows) -> Flows:
         ones = jnp.ones(value.shape[-1], value.dtype)
         return jnp.matmul(value, ones, precision=jax.lax.Precision.HIGHEST)
 
+    def total_or_none(value: Array | None) -> Array | None:
+        return None if value is None else total(value)
+
     return Flows(
         births=flows.births,
-        **{
-            name: None if value is None else total(value)
-            for name, value in flows._asdict().items()
-            if name != "births"
-        },
+        deaths=total(flows.deaths),
+        emigrations=total(flows.emigrations),
+        immigrations=total(flows.immigrations),
+        transfers_in=total_or_none(flows.transfers_in),
+        transfers_out=total_or_none(flows.transfers_out),
     )
 
 

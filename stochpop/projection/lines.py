@@ -61,12 +61,13 @@ def project_lines(
     the results (`results.results_dataset`, with the rates' labels); every line starts from `initial`.
     """
     rates = check_rates(rates, np.arange(jump_off, jump_off + horizon))
-    lines = {dim: rates[dim].values for dim in rates.sizes if dim not in RATE_SET_DIMS}
+    lines = {str(dim): rates[dim].values for dim in rates.sizes if dim not in RATE_SET_DIMS}
     stock = to_kernel_ages(initial).transpose("sex", "age").values.astype(np.float64)
     stocks = np.broadcast_to(stock, (*(rates.sizes[dim] for dim in lines), *stock.shape))
     with jax.enable_x64(True):
         series = jax.tree.map(lambda a: a.astype(np.float64), to_kernel_rates(rates, batch_dims=tuple(lines)))
-        outputs = checked(*simulate(GivenRates(), None, series, stocks, config), "lines")
+        outputs, checks = simulate(GivenRates(), None, series, stocks, config)
+        outputs = checked(outputs, checks, "lines")
     return results_dataset(outputs, jump_off, lines)
 
 

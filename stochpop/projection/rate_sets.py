@@ -97,18 +97,19 @@ def observed_rates(data: CountryData, years: np.ndarray | None = None, migration
 def to_kernel_rates(rate_set: xr.Dataset, batch_dims: tuple[str, ...] = ()) -> Rates:
     """A rate set -> kernel `Rates` with axes (year, *batch_dims, sex, age) (fertility: mother_age)."""
 
-    def arr(name: str, trailing: tuple[str, ...]) -> jnp.ndarray | None:
-        if name not in rate_set:
-            return None
-        da = rate_set[name]
+    def required(name: str, trailing: tuple[str, ...]) -> jnp.ndarray:
+        da = rate_set[name]  # KeyError if the rate set lacks it
         # Rates without a batch dim broadcast against the state (size-1 axes).
         da = da.expand_dims([d for d in batch_dims if d not in da.dims])
         return jnp.asarray(da.transpose("year", *batch_dims, *trailing).values)
 
+    def arr(name: str, trailing: tuple[str, ...]) -> jnp.ndarray | None:
+        return required(name, trailing) if name in rate_set else None
+
     sex_age = ("sex", "age")
     return Rates(
-        fertility=arr("fertility", ("mother_age",)),
-        mortality=arr("mortality", sex_age),
+        fertility=required("fertility", ("mother_age",)),
+        mortality=required("mortality", sex_age),
         net_migration=arr("net_migration", sex_age),
         immigration=arr("immigration", sex_age),
         emigration=arr("emigration", sex_age),

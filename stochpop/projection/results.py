@@ -11,6 +11,7 @@ Paths and lines share it, with their batch dims in place of `<batch>` (`draw` fo
 
 from collections.abc import Mapping
 
+import jax
 import numpy as np
 import xarray as xr
 
@@ -27,7 +28,7 @@ BY_SEX = tuple(f"{name}_by_sex" for name in FLOW_UNITS)
 
 
 def results_dataset(
-    outputs: Mapping[str, np.ndarray], jump_off: int, batch: Mapping[str, np.ndarray]
+    outputs: Mapping[str, np.ndarray | jax.Array], jump_off: int, batch: Mapping[str, np.ndarray]
 ) -> xr.Dataset:
     """Label the outputs of `simulate.simulate` projected from 1 January `jump_off`: arrays with horizon + 1
     steps are by stock `year`, with horizon steps by `event_year`; the next dims are those of `batch`

@@ -136,7 +136,10 @@ class PathProjection:
         key = jax.random.PRNGKey(self.seed)
         return {
             name: self.components[name].drivers(
-                _posterior(self.posteriors[name]), self.event_years, paths, jax.random.fold_in(key, i)
+                _posterior(self.posteriors[name]),
+                self.event_years.tolist(),
+                paths,
+                jax.random.fold_in(key, i),
             )
             for i, name in enumerate(COMPONENTS)
         }
@@ -149,7 +152,7 @@ class PathProjection:
     @cached_property
     def conversion(self) -> RateConversion:
         """The `RateConversion` of the fertility component's ages and the data's woman-years per woman."""
-        ages = _posterior(self.posteriors["fertility"]).posterior["age"].values
+        ages = _posterior(self.posteriors["fertility"])["posterior"]["age"].values
         return RateConversion.create(ages, self.fertility_ratio)
 
     @cached_property
@@ -178,5 +181,6 @@ class PathProjection:
         population negative."""
         draws = np.arange(start, stop)
         initial = np.broadcast_to(self.stock, (draws.size, *self.stock.shape))
-        outputs = checked(*simulate(self.source, *self.inputs(draws), initial), f"paths {start}-{stop - 1}")
+        outputs, checks = simulate(self.source, *self.inputs(draws), initial)
+        outputs = checked(outputs, checks, f"paths {start}-{stop - 1}")
         return results_dataset(outputs, self.jump_off, {"draw": draws})

@@ -263,6 +263,7 @@ def backtest_dir(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow  # refits at every jump-off
 def test_backtest_writes_every_jump_off_and_resumes(backtest_dir, capsys):
     out = backtest_dir / "out"
     forecast, baseline = load_backtest(out)
@@ -280,6 +281,7 @@ def test_backtest_writes_every_jump_off_and_resumes(backtest_dir, capsys):
     assert "back-tested 0 jump-offs" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # refits at every jump-off
 def test_no_data_after_the_jump_off_can_leak_in(backtest_dir, demo, tmp_path):
     """Jump-off 2016 again, from data whose years after 2015 are changed beyond recognition: identical."""
     spec = load_spec(backtest_dir / "spec.toml")
@@ -306,6 +308,7 @@ def test_no_data_after_the_jump_off_can_leak_in(backtest_dir, demo, tmp_path):
     )
 
 
+@pytest.mark.slow  # refits at every jump-off
 def test_report_tables_agree_with_the_cases(backtest_dir, demo):
     out = backtest_dir / "out"
     cases = pd.read_csv(out / "tables" / "cases.csv")
@@ -336,6 +339,7 @@ def test_report_tables_agree_with_the_cases(backtest_dir, demo):
     )
 
 
+@pytest.mark.slow  # refits at every jump-off
 def test_coverage_on_truths_simulated_from_the_model_itself(backtest_dir, demo):
     """Forecast paths 0-399 of the jump-off 2016 fit against 400 further paths of the same model taken as
     the truth: the intervals must cover at their nominal rates (the scoring machinery is right and the
