@@ -1,11 +1,9 @@
-"""Mortality components: the coherent (product-ratio) Bayesian Lee-Carter and the classic Lee-Carter.
+"""The coherent (product-ratio) Bayesian Lee-Carter: Norway fitted once (1990-2017, default FitSettings) and
+shared by the diagnostics, predictive-check, out-of-sample, coherence, forecast and round-trip tests; the
+recovery test fits simulated data."""
 
-Norway is fitted once (1990-2017, default FitSettings) and shared by the diagnostics, predictive-check,
-out-of-sample, coherence, forecast and round-trip tests; the recovery test fits simulated data.
-"""
-
+import json
 import warnings
-from pathlib import Path
 
 import jax
 import numpy as np
@@ -15,10 +13,9 @@ import xarray as xr
 from stochpop.components import mortality as M
 from stochpop.components.fitting import Diagnostics, constant_values, read_diagnostics
 from stochpop.components.posterior import load_posterior, save_posterior
+from stochpop.components.registry import component_from_posterior
 from stochpop.components.settings import FitSettings
 from stochpop.conventions import SEXES
-from stochpop.data.container import CountryData
-from stochpop.data.hmd import read_hmd_lifetable
 
 LAST_FIT_YEAR = 2017
 FORECAST_YEARS = np.arange(LAST_FIT_YEAR + 1, 2101)
@@ -51,19 +48,11 @@ def norway_forecast(coherent, norway_fit) -> xr.Dataset:
     return coherent.forecast(norway_fit, FORECAST_YEARS, N_PATHS, jax.random.PRNGKey(1))
 
 
-@pytest.fixture(scope="module")
-def hmd_e0(shared_data: Path) -> xr.DataArray:
-    """Registered period e0 (year, sex) from the HMD life tables."""
-    tables = [read_hmd_lifetable(shared_data / f"norway/hmd/{s[0]}ltper_1x1.txt") for s in SEXES]
-    return xr.concat([t["ex"].sel(age=0, drop=True) for t in tables], dim="sex").assign_coords(
-        sex=list(SEXES)
-    )
-
-
 # ---------------------------------------------------------------------------------------------------
-# Norway, coherent model
+# Norway
 
 
+@pytest.mark.slow
 def test_norway_fit_passes_diagnostics(norway_fit):
     diagnostics = read_diagnostics(norway_fit)
     assert diagnostics.divergences == 0, diagnostics
@@ -73,6 +62,7 @@ def test_norway_fit_passes_diagnostics(norway_fit):
     assert set(M.PARAM_DIMS) <= set(norway_fit.posterior.data_vars)
 
 
+@pytest.mark.slow
 def test_identification_constraints_hold_exactly(norway_fit):
     posterior = norway_fit.posterior
     reference = M.frame_from_idata(norway_fit).reference
@@ -89,13 +79,15 @@ def test_identification_constraints_hold_exactly(norway_fit):
     assert (np.abs(posterior["phi"].values) < 1).all()
 
 
-def test_posterior_predictive_coverage(norway_fit, norway):
-    shares = M.posterior_predictive_check(norway_fit, norway, n_draws=400)
+@pytest.mark.slow
+def test_posterior_predictive_coverage(coherent, norway_fit, norway):
+    shares = coherent.posterior_predictive_check(norway_fit, norway, n_draws=400)
     assert set(shares) == set(SEXES)
     for sex, share in shares.items():
         assert 0.85 <= share <= 0.99, (sex, share)
 
 
+@pytest.mark.slow
 def test_out_of_sample_e0_2018_2021(norway_forecast, hmd_e0):
     years = np.arange(2018, 2022)
     median = norway_forecast["e0"].sel(year=years).median("draw")
@@ -103,6 +95,7 @@ def test_out_of_sample_e0_2018_2021(norway_forecast, hmd_e0):
     assert (np.abs(error) <= 0.7).all(), error.values
 
 
+@pytest.mark.slow
 def test_sexes_stay_coherent_in_2100(norway_forecast):
     e0 = norway_forecast["e0"].sel(year=2100)
     gap = e0.sel(sex="female") - e0.sel(sex="male")
@@ -110,6 +103,7 @@ def test_sexes_stay_coherent_in_2100(norway_forecast):
     assert 0.0 < float(gap.median()) < 6.0
 
 
+@pytest.mark.slow
 def test_forecast_shapes_values_and_fan(norway_forecast):
     rates = norway_forecast["mortality"]
     assert rates.dims == ("draw", "year", "sex", "age")
@@ -132,6 +126,7 @@ def test_forecast_shapes_values_and_fan(norway_forecast):
     assert (median.sel(year=2100) > median.sel(year=2020) + 4).all()
 
 
+@pytest.mark.slow
 def test_save_load_round_trip_gives_identical_forecasts(coherent, norway_fit, tmp_path):
     path = save_posterior(norway_fit, tmp_path / "mortality.nc")
     reloaded = load_posterior(path)
@@ -146,24 +141,65 @@ def test_save_load_round_trip_gives_identical_forecasts(coherent, norway_fit, tm
     xr.testing.assert_allclose(part, before.sel(draw=part["draw"]), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_forecast_rejects_fitted_years(coherent, norway_fit):
     with pytest.raises(ValueError, match="after the last fitted year"):
         coherent.forecast(norway_fit, [LAST_FIT_YEAR, 2030], 10, jax.random.PRNGKey(0))
 
 
-# ---------------------------------------------------------------------------------------------------
-# Recovery from simulated data
-
-
-def _simulated_country(deaths: xr.DataArray, exposure: xr.DataArray) -> CountryData:
-    years = exposure["year"].values
-    births = xr.DataArray(np.ones((years.size, 2)), {"year": years, "sex": list(SEXES)}, ("year", "sex"))
-    asfr = xr.DataArray(
-        np.zeros((years.size, 35)), {"year": years, "age": np.arange(15, 50)}, ("year", "age")
+@pytest.mark.slow
+def test_component_rebuilt_from_its_fit(norway):
+    # options of NumPy types (as a spec's years may come) are stored as plain JSON and read back equal
+    component = M.CoherentLeeCarter(
+        n_product=1, last_year=np.int64(LAST_FIT_YEAR), nu=None, likelihood="poisson", jump_off="observed"
     )
-    return CountryData("simulated", exposure, deaths, births, asfr, exposures=exposure)
+    idata = component.fit(norway, FitSettings(method="svi", svi_steps=20, svi_draws=20))
+    assert idata.posterior.attrs["model"] == "CoherentLeeCarter"
+    assert json.loads(idata.posterior.attrs["options"])["last_year"] == LAST_FIT_YEAR
+    rebuilt = component_from_posterior(idata)
+    assert rebuilt == component and hash(rebuilt) == hash(component)
+    shares = rebuilt.posterior_predictive_check(idata, n_draws=10)
+    assert set(shares) == set(SEXES) and all(0 <= s <= 1 for s in shares.values())
 
 
+# ---------------------------------------------------------------------------------------------------
+# Simulation and recovery
+
+
+def _truth_shapes(ages: np.ndarray) -> dict[str, np.ndarray]:
+    """Plausible age shapes (Gompertz-like level, a male excess peaking at 20-25) for quick simulations."""
+    return {
+        "a_p": -9.0 + 0.085 * ages,
+        "a_r": 0.15 + 0.3 * np.exp(-(((ages - 22) / 10.0) ** 2)),
+        "b_p": np.stack([np.ones(ages.size), np.linspace(-1.0, 1.0, ages.size)]),
+        "b_r": np.linspace(1.0, -0.5, ages.size)[None],
+    }
+
+
+def test_simulate_replaces_the_fit_window_deaths(norway):
+    component = M.CoherentLeeCarter(first_year=2000, last_year=LAST_FIT_YEAR)
+    window = M.fit_window(norway, 2000, LAST_FIT_YEAR)
+    truth = _truth_shapes(window.ages) | {
+        "drift": np.array([-0.02, 0.0]),
+        "sigma": np.array([0.015, 0.006]),
+        "phi": np.array([0.9]),
+        "tau": np.array([0.008]),
+        "dispersion": np.array(0.0),
+    }
+    key = jax.random.PRNGKey(0)
+    data = component.simulate(truth, norway, key)
+    coords = {"year": window.years, "sex": list(SEXES), "age": window.ages}
+    exposure = xr.DataArray(window.exposure, coords, ("year", "sex", "age"))
+    expected = M.simulate_deaths(truth, exposure, key, nu=component.nu)["deaths"]
+    np.testing.assert_array_equal(data.deaths.sel(year=window.years, age=window.ages), expected)
+    # everything outside the window is the data's own
+    outside = (data.deaths["year"] < 2000) | (data.deaths["age"] > M.FIT_MAX_AGE)
+    xr.testing.assert_equal(data.deaths.where(outside), norway.deaths.astype(float).where(outside))
+    xr.testing.assert_equal(data.exposure, norway.exposure)
+    assert M.fit_window(data, 2000, LAST_FIT_YEAR).deaths.sum() > 0
+
+
+@pytest.mark.slow
 def test_simulated_data_recover_scalar_parameters(norway):
     window = M.fit_window(norway, 1990, LAST_FIT_YEAR)
     shapes = M.reference_fit(window.deaths, window.exposure, 2, 1, M.loading_basis(window.ages))
@@ -182,98 +218,15 @@ def test_simulated_data_recover_scalar_parameters(norway):
     }
     coords = {"year": window.years, "sex": list(SEXES), "age": window.ages}
     exposure = xr.DataArray(window.exposure, coords, ("year", "sex", "age"))
-    simulated = M.simulate(truth, exposure, jax.random.PRNGKey(RECOVERY_SEED), nu=M.DEFAULT_NU)
+    key = jax.random.PRNGKey(RECOVERY_SEED)
+    simulated = M.simulate_deaths(truth, exposure, key, nu=M.DEFAULT_NU)
     assert simulated["deaths"].dims == ("year", "sex", "age")
     np.testing.assert_allclose(simulated["k_r"].sum("year"), 0.0, atol=1e-12)
 
-    data = _simulated_country(simulated["deaths"], exposure)
-    idata = _quietly(M.CoherentLeeCarter(first_year=None).fit, data, FitSettings(warmup=500, samples=500))
+    component = M.CoherentLeeCarter(last_year=LAST_FIT_YEAR)  # the window 1990-2017 simulated above
+    data = component.simulate(truth, norway, key)
+    idata = _quietly(component.fit, data, FitSettings(warmup=500, samples=500))
     for name in M.SCALARS:
         draws = idata.posterior[name].stack(sample=("chain", "draw")).values
         low, high = np.quantile(draws, [0.05, 0.95], axis=-1)
         assert ((low <= truth[name]) & (truth[name] <= high)).all(), (name, truth[name], low, high)
-
-
-# ---------------------------------------------------------------------------------------------------
-# Classic Lee-Carter (the deterministic baseline)
-
-
-def test_lee_carter_baseline(norway, hmd_e0):
-    component = M.LeeCarter(last_year=LAST_FIT_YEAR)
-    idata = component.fit(norway, FitSettings(samples=500))
-    # second stage: fitted deaths of every year equal the observed ones
-    a, b, k = (idata.constant_data[name].values for name in ("a", "b", "k"))
-    exposure = idata.constant_data["exposure"].values  # (year, sex, age)
-    fitted = (exposure * np.exp(a[None] + b[None] * k.T[..., None])).sum(-1)
-    np.testing.assert_allclose(fitted, idata.constant_data["observed_deaths"].values.sum(-1), rtol=1e-8)
-
-    forecast = component.forecast(idata, FORECAST_YEARS, 1000, jax.random.PRNGKey(3))
-    assert forecast["mortality"].shape == (1000, FORECAST_YEARS.size, 2, 120)
-    assert np.isfinite(forecast["mortality"].values).all() and (forecast["mortality"].values > 0).all()
-    years = np.arange(2018, 2022)
-    error = forecast["e0"].sel(year=years).median("draw") - hmd_e0.sel(year=years)
-    assert (np.abs(error) <= 0.7).all(), error.values
-
-
-# ---------------------------------------------------------------------------------------------------
-# Pure pieces
-
-
-def test_kannisto_extension_is_continuous_and_bounded():
-    ages = np.arange(101)
-    log_m = -10.0 + 0.09 * ages  # Gompertz, m(100) ~ 0.37
-    with jax.enable_x64(True):
-        rates = np.asarray(M.kannisto_rates(log_m))
-    assert rates.shape == (120,)
-    np.testing.assert_allclose(rates[:101], np.exp(log_m), rtol=1e-12)
-    assert 0.8 < rates[101] / rates[100] < 1.25
-    assert (np.diff(rates[100:]) > 0).all() and rates[-1] < 1
-
-
-def test_partially_non_centred_indices():
-    n_years = 12
-    t = np.arange(n_years) - (n_years - 1) / 2
-    reference = 0.3 * np.sin(t)[None] - 0.02 * t[None]
-    reference = reference - reference.mean()
-    xi = np.zeros((1, n_years - 1))
-    drift, scale = np.array([-0.02]), np.array([0.01])
-    with jax.enable_x64(True):
-        # data far more precise than the prior: centred, k sits at the reference
-        precise = M.index_coordinates(reference, np.full((1, n_years), 1e9), scale, None)
-        assert precise.weight.max() < 1e-3
-        k, _ = M.index_from_coordinates(xi, drift, scale, precise)
-        np.testing.assert_allclose(k, reference, atol=1e-4)
-        # no data: non-centred, k is the prior mean drift * (t - mean t) moved by scale * innovations
-        vague = M.index_coordinates(reference, np.full((1, n_years), 1e-9), scale, None)
-        assert vague.weight.min() > 1 - 1e-3
-        k, _ = M.index_from_coordinates(xi, drift, scale, vague)
-        np.testing.assert_allclose(k[0], -0.02 * t, atol=1e-6)
-        shocks = np.asarray(jax.random.normal(jax.random.PRNGKey(0), (1, n_years - 1)))
-        k1, _ = M.index_from_coordinates(shocks, drift, scale, vague)
-        k2, _ = M.index_from_coordinates(shocks, drift, 2 * scale, vague)
-        np.testing.assert_allclose(k2 - 2 * k1, 0.02 * t[None], atol=1e-6)  # (k - mean) scales with s
-        # AR(1) coordinates keep the sum at zero
-        ar = M.index_coordinates(reference, np.full((1, n_years), 1e4), scale, np.array([0.8]))
-        k, _ = M.index_from_coordinates(shocks, np.zeros(1), scale, ar)
-        np.testing.assert_allclose(np.asarray(k).sum(), 0.0, atol=1e-12)
-
-
-def test_ar1_paths_match_the_recursion():
-    last, phi, tau = np.array([[0.3]]), np.array([0.7]), np.array([0.1])
-    with jax.enable_x64(True):
-        u = np.asarray(jax.random.normal(jax.random.PRNGKey(0), (1, 5, 1)))
-        path = np.asarray(M.ar1_paths(last, phi, tau, u))
-    expected, value = [], 0.3
-    for h in range(5):
-        value = 0.7 * value + 0.1 * u[0, h, 0]
-        expected.append(value)
-    np.testing.assert_allclose(path[0, :, 0], expected)
-
-
-def test_loading_basis_interpolates_nodes():
-    ages = np.arange(101)
-    basis = M.loading_basis(ages)
-    assert basis.shape == (101, len(M.LOADING_NODES))
-    np.testing.assert_allclose(basis.sum(1), 1.0)
-    values = np.sqrt(np.asarray(M.LOADING_NODES, float))
-    np.testing.assert_allclose((basis @ values)[list(M.LOADING_NODES)], values)
