@@ -180,7 +180,7 @@ class CoherentLeeCarter:
         the jump-off residual, or 0); series: k_p (draw, year, n_product) and k_r (draw, year, n_ratio).
         """
         fitted_years = constant_values(idata, "year")
-        years = check_forecast_years(years, int(fitted_years[-1]))
+        forecast_years = check_forecast_years(years, int(fitted_years[-1]))
         index, keys = path_indices(paths), path_keys(key, paths)
         draws = posterior_draws(idata, keys, list(PARAM_DIMS))
         with jax.enable_x64(False):  # float32 paths, as the kernel runs
@@ -189,8 +189,8 @@ class CoherentLeeCarter:
                 offset = jump_off_residual(idata, params)
             else:
                 offset = jnp.zeros((index.size, len(SEXES), FITTED_AGES.size), jnp.float32)
-            horizon = int(years.max() - fitted_years[-1])
-            pick = jnp.asarray(years - int(fitted_years[-1]) - 1)
+            horizon = int(forecast_years.max() - fitted_years[-1])
+            pick = jnp.asarray(forecast_years - int(fitted_years[-1]) - 1)
             k_p, k_r = coherent_index_paths(params, pick, keys, horizon, self.nu)
         fixed = {name: params[name] for name in ("a_p", "b_p", "a_r", "b_r")}
         return Drivers({**fixed, "offset": offset}, {"k_p": k_p, "k_r": k_r})
@@ -232,13 +232,17 @@ class CoherentLeeCarter:
         from stochpop.components.registry import component_from_posterior  # the registry imports this
 
         fitted = component_from_posterior(idata)
+        if not isinstance(fitted, CoherentLeeCarter):
+            raise TypeError(f"not a CoherentLeeCarter fit: {type(fitted).__name__}")
         years = constant_values(idata, "year")
         if data is None:
             deaths = constant_values(idata, "observed_deaths")
         else:
             deaths = fit_window(data, int(years[0]), int(years[-1])).deaths
-        names = [name for name in idata.posterior.data_vars if name.endswith("_z")]
-        stacked = idata.posterior[names].stack(sample=("chain", "draw"))
+        names = [
+            name for name in idata["posterior"].data_vars if isinstance(name, str) and name.endswith("_z")
+        ]
+        stacked = idata["posterior"][names].stack(sample=("chain", "draw"))
         available = stacked.sizes["sample"]
         stacked = stacked.isel(sample=np.linspace(0, available - 1, min(n_draws, available)).astype(int))
         samples = {name: stacked[name].transpose("sample", ...).values for name in names}

@@ -55,10 +55,12 @@ def mortality_values(log_m: Array) -> MortalityValues:
 
 def check_forecast_years(years: Sequence[int], last_fitted: int) -> np.ndarray:
     """`years` as an int array; ValueError unless all come after the last fitted year."""
-    years = np.asarray(years, dtype=int)
-    if years.size == 0 or (years <= last_fitted).any():
-        raise ValueError(f"forecast years must be after the last fitted year {last_fitted}: {years.tolist()}")
-    return years
+    year_array = np.asarray(years, dtype=int)
+    if year_array.size == 0 or (year_array <= last_fitted).any():
+        raise ValueError(
+            f"forecast years must be after the last fitted year {last_fitted}: {year_array.tolist()}"
+        )
+    return year_array
 
 
 def labelled_forecast(
@@ -116,7 +118,7 @@ def coherent_index_paths(
         params["k_p"][..., -1], params["drift"], params["sigma"], _swap_draw_and_time(shocks_p)
     )
     k_r = ar1_recursion(
-        params["k_r"][..., -1], 0.0, params["phi"], params["tau"], _swap_draw_and_time(shocks_r)
+        params["k_r"][..., -1], jnp.asarray(0.0), params["phi"], params["tau"], _swap_draw_and_time(shocks_r)
     )
     return _swap_draw_and_time(k_p)[:, pick], _swap_draw_and_time(k_r)[:, pick]
 

@@ -58,13 +58,14 @@ class LeeCarter:
         n_years, n_ages = log_m.shape[0], log_m.shape[2]
         a = log_m.mean(0)  # (sex, age)
         centred = log_m - a
-        b, k = [], []
+        b_rows: list[np.ndarray] = []
+        k_rows: list[np.ndarray] = []
         for s in range(len(SEXES)):
             u, sv, vt = np.linalg.svd(centred[:, s].T, full_matrices=False)
             factor = u[:, 0].sum() / n_ages
-            b.append(u[:, 0] / factor)
-            k.append(sv[0] * vt[0] * factor)
-        b, k = np.asarray(b), np.asarray(k)  # (sex, age), (sex, year)
+            b_rows.append(u[:, 0] / factor)
+            k_rows.append(sv[0] * vt[0] * factor)
+        b, k = np.asarray(b_rows), np.asarray(k_rows)  # (sex, age), (sex, year)
         if self.reestimate_k:
             k = reestimate_indices(a, b, k, window.deaths, window.exposure)
         steps = np.diff(k, axis=1)
@@ -92,7 +93,7 @@ class LeeCarter:
                 coords=coords,
             )
         )
-        idata.posterior.attrs.update({"fit_method": "svd", **fit_attrs(self)})
+        idata["posterior"].attrs.update({"fit_method": "svd", **fit_attrs(self)})
         return idata
 
     def drivers(self, idata: az.InferenceData, years: Sequence[int], paths: Paths, key: Array) -> Drivers:
@@ -101,8 +102,8 @@ class LeeCarter:
         fold_in(key, i) alone (`stochpop.components.randomness.path_keys`). fixed: a, b (sex, age 0..100),
         shared by every path; series: k (draw, year, sex)."""
         fitted_years = constant_values(idata, "year")
-        years = check_forecast_years(years, int(fitted_years[-1]))
-        horizon = int(years.max() - fitted_years[-1])
+        forecast_years = check_forecast_years(years, int(fitted_years[-1]))
+        horizon = int(forecast_years.max() - fitted_years[-1])
         index, keys = path_indices(paths), path_keys(key, paths)
         draws = posterior_draws(idata, keys, ["drift", "sigma"])
         with jax.enable_x64(False):  # float32 paths, as the coherent model's
@@ -110,7 +111,7 @@ class LeeCarter:
                 jnp.asarray(constant_values(idata, name), dtype=jnp.float32) for name in ("a", "b", "k")
             )
             last = jnp.broadcast_to(k[:, -1], (index.size, k.shape[0]))
-            pick = jnp.asarray(years - int(fitted_years[-1]) - 1)
+            pick = jnp.asarray(forecast_years - int(fitted_years[-1]) - 1)
             drift, sigma = (jnp.asarray(draws[name], dtype=jnp.float32) for name in ("drift", "sigma"))
             k = lee_carter_index_paths(last, drift, sigma, pick, keys, horizon)
         return Drivers({"a": a, "b": b}, {"k": k})

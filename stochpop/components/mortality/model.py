@@ -144,12 +144,14 @@ def coordinate_shapes(frame: Frame, likelihood: str) -> dict[str, tuple[int, ...
     }
 
 
-def _constrained(reference: Array, scale: Array, basis: Array, z: Array) -> tuple[Array, Array]:
+def _constrained(
+    reference: Array | np.ndarray, scale: Array, basis: Array | np.ndarray, z: Array
+) -> tuple[Array, Array]:
     """reference + scale * (z with its `basis` part removed), and a N(0, 1) log density for the removed
     part (it does not change the result, so this keeps the posterior proper). The result meets the
     identification constraints exactly."""
     along = jnp.einsum("...nc,...n->...c", basis, z)
-    value = reference + scale * (z - jnp.einsum("...nc,...c->...n", basis, along))
+    value = jnp.add(reference, scale * (z - jnp.einsum("...nc,...c->...n", basis, along)))
     return value, dist.Normal().log_prob(along).sum()
 
 

@@ -10,6 +10,8 @@ import numpy as np
 from stochpop.components.mortality.window import FIT_MAX_AGE
 
 Array = jax.Array
+AnyArray = Array | np.ndarray
+"""NumPy or JAX arrays: `product_ratio_log_rates` serves both."""
 
 LOADING_NODES = (0, 1, 2, 3, 5, 7, 10, 13, 16, 19, 22, 25, *range(30, FIT_MAX_AGE + 1, 5))
 """Ages where the age loadings b(x) are free; b is linear in age between them (`loading_basis`)."""
@@ -57,11 +59,15 @@ PARAM_DIMS: dict[str, list[str]] = {
 def loading_basis(ages: np.ndarray, nodes: Sequence[int] = LOADING_NODES) -> np.ndarray:
     """Piecewise-linear ("hat") basis (age, node): b(x) = basis @ beta interpolates linearly between the
     values beta at the `nodes` (which must include the first and last age)."""
-    nodes = np.asarray(nodes, float)
-    return np.stack([np.interp(ages, nodes, np.eye(nodes.size)[j]) for j in range(nodes.size)], axis=-1)
+    node_ages = np.asarray(nodes, float)
+    return np.stack(
+        [np.interp(ages, node_ages, np.eye(node_ages.size)[j]) for j in range(node_ages.size)], axis=-1
+    )
 
 
-def product_ratio_log_rates(a_p: Array, b_p: Array, k_p: Array, a_r: Array, b_r: Array, k_r: Array) -> Array:
+def product_ratio_log_rates(
+    a_p: AnyArray, b_p: AnyArray, k_p: AnyArray, a_r: AnyArray, b_r: AnyArray, k_r: AnyArray
+) -> Array:
     """log m (..., year, sex, age) from product and ratio terms.
 
     a_p, a_r: (..., age); b_p: (..., n_product, age); k_p: (..., n_product, year); likewise b_r, k_r.
