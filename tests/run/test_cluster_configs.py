@@ -5,7 +5,7 @@ from pathlib import Path
 
 import yaml
 
-CLUSTER = Path(__file__).resolve().parents[1] / "cluster"
+CLUSTER = Path(__file__).resolve().parents[2] / "cluster"
 
 
 def test_slurm_job_script_carries_the_configured_resources():
