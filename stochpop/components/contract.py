@@ -19,7 +19,9 @@ optional (the same shape in every family that has them)
     fit period replaced by draws from the model with known `parameters` (for recovery tests).
 """
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from functools import partial
 from typing import Any, NamedTuple, Protocol
 
@@ -110,3 +112,22 @@ class Component(Protocol):
 def values_by_year(component: Component, drivers: Drivers) -> Any:
     """`component.values` of every year of `drivers`, each value (draw, year, ...)."""
     return jax.vmap(component.values, in_axes=(None, 1), out_axes=1)(drivers.fixed, drivers.series)
+
+
+def component_attrs(component: Any) -> dict[str, str]:
+    """Posterior attributes naming a component (a frozen dataclass): its name, class and options (JSON),
+    from which `stochpop.components.registry.component_from_posterior` rebuilds it."""
+    return {
+        "component": component.name,
+        "model": type(component).__name__,
+        "options": json.dumps(asdict(component)),
+    }
+
+
+def cast_options(component: Any, types: Mapping[str, type]) -> None:
+    """Cast the named options of a frozen dataclass in place to plain Python types (None stays None), e.g.
+    a NumPy integer year to int, so they are JSON-serialisable and a rebuilt component compares equal."""
+    for name, kind in types.items():
+        value = getattr(component, name)
+        if value is not None:
+            object.__setattr__(component, name, kind(value))

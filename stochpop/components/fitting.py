@@ -148,3 +148,9 @@ def read_diagnostics(idata: az.InferenceData) -> Diagnostics | None:
     """The diagnostics stored with a NUTS fit, or None for SVI."""
     stored = idata["posterior"].attrs.get("diagnostics")
     return None if stored is None else Diagnostics(**json.loads(stored))
+
+
+def interval_share(observed: np.ndarray, replicates: np.ndarray, level: float) -> float:
+    """Share of `observed` values (...) inside the central `level` interval of `replicates` (draw, ...)."""
+    lo, hi = np.quantile(replicates, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    return float(np.mean((observed >= lo) & (observed <= hi)))

@@ -24,3 +24,7 @@ class FitSettings:
     def __post_init__(self) -> None:
         if self.method not in ("nuts", "svi"):
             raise ValueError(f"FitSettings.method must be 'nuts' or 'svi', not {self.method!r}")
+
+
+DEFAULT_FIT_SETTINGS = FitSettings()
+"""The settings a component's `fit` uses when given none."""

@@ -1,9 +1,8 @@
 """`FertilityModel`: the fertility component (`stochpop.components.contract`) - fit, drivers, values,
 forecast, posterior predictive check and simulation."""
 
-import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import arviz as az
 import jax
@@ -12,7 +11,7 @@ import numpy as np
 import xarray as xr
 from numpyro.infer import Predictive
 
-from stochpop.components.contract import Drivers, FertilityValues, values_by_year
+from stochpop.components.contract import Drivers, FertilityValues, component_attrs, values_by_year
 from stochpop.components.fertility.forecast import fertility_drivers, fertility_values, forecast_dataset
 from stochpop.components.fertility.inputs import (
     ages_with_births,
@@ -30,13 +29,12 @@ from stochpop.components.fertility.model import (
     fertility_model,
 )
 from stochpop.components.fertility.simulate import FertilityParams, with_simulated_asfr
-from stochpop.components.fitting import constant_values, fit_model
+from stochpop.components.fitting import constant_values, fit_model, interval_share
 from stochpop.components.randomness import Paths, path_keys, posterior_draws
-from stochpop.components.settings import FitSettings
+from stochpop.components.settings import DEFAULT_FIT_SETTINGS, FitSettings
 from stochpop.data.container import CountryData
 
 Array = jax.Array
-DEFAULT_SETTINGS = FitSettings()
 
 
 @dataclass(frozen=True)
@@ -65,7 +63,7 @@ class FertilityModel:
         """Births and female exposure (year, age) of the fit period (`inputs.observations`)."""
         return observations(data, self.first_year, self.last_year)
 
-    def fit(self, data: CountryData, settings: FitSettings = DEFAULT_SETTINGS) -> az.InferenceData:
+    def fit(self, data: CountryData, settings: FitSettings = DEFAULT_FIT_SETTINGS) -> az.InferenceData:
         """NUTS (or SVI) fit; posterior of the scalars (`SCALARS`, and `age_shock_scale`), log_tfr / tfr /
         kappa / mean_age (year), alpha / beta (age) and the sampling coordinates; constant_data holds the
         observed births and the model inputs; posterior.attrs the class ("model") and its options."""
@@ -94,9 +92,7 @@ class FertilityModel:
             "tail_decay": ["tail"],
         }
         attrs = {
-            "component": self.name,
-            "model": type(self).__name__,
-            "options": json.dumps(asdict(self)),
+            **component_attrs(self),
             "country": data.name,
             "first_year": int(years[0]),
             "last_year": int(years[-1]),
@@ -161,8 +157,7 @@ class FertilityModel:
             samples = {name: jnp.asarray(p[name], dtype=jnp.float64) for name in (*SCALARS, *LATENTS)}
             predictive = Predictive(fertility_model, posterior_samples=samples, return_sites=["births"])
             replicates = predictive(key_predict, inputs=inputs)["births"]
-        lo, hi = np.quantile(np.asarray(replicates), [(1 - level) / 2, (1 + level) / 2], axis=0)
-        return {"births": float(np.mean((observed >= lo) & (observed <= hi)))}
+        return {"births": interval_share(observed, np.asarray(replicates), level)}
 
     def simulate(self, parameters: FertilityParams, data: CountryData, key: Array) -> CountryData:
         """`data` with its ASFR replaced, for the fit period, by rates simulated from `parameters` on the

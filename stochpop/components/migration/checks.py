@@ -1,5 +1,6 @@
 """Posterior predictive checks shared by the migration components: the observations a fit is checked
-against, replicates of its yearly levels, and the share of observations inside their central intervals."""
+against and one-step replicates of its yearly levels (the share inside intervals:
+`stochpop.components.fitting.interval_share`)."""
 
 from collections.abc import Callable, Sequence
 
@@ -56,9 +57,3 @@ def one_step_replicates(
     shape = np.broadcast_shapes(mean.shape, (loc.shape[0], mean.shape[-1]))
     e = rng.standard_normal(shape) if df is None else rng.standard_t(df[:, None], shape)
     return mean + sd * e
-
-
-def interval_share(observed: np.ndarray, replicates: np.ndarray, level: float) -> float:
-    """Share of `observed` values (...) inside the central `level` interval of `replicates` (draw, ...)."""
-    lo, hi = np.quantile(replicates, [(1 - level) / 2, (1 + level) / 2], axis=0)
-    return float(np.mean((observed >= lo) & (observed <= hi)))

@@ -13,11 +13,10 @@ import numpy as np
 import xarray as xr
 
 from stochpop.components.contract import Drivers, MigrationValues, values_by_year
-from stochpop.components.fitting import constant_values, fit_model
+from stochpop.components.fitting import constant_values, fit_model, interval_share
 from stochpop.components.migration.checks import (
     check_draws,
     checked_observations,
-    interval_share,
     one_step_replicates,
 )
 from stochpop.components.migration.gross_model import (
@@ -30,7 +29,6 @@ from stochpop.components.migration.gross_model import (
     simulate_gross_flows,
 )
 from stochpop.components.migration.inputs import (
-    DEFAULT_SETTINGS,
     fit_attributes,
     fit_constants,
     fit_years,
@@ -39,7 +37,7 @@ from stochpop.components.migration.inputs import (
 )
 from stochpop.components.migration.paths import forecast_dataset, forecast_steps, level_paths, pad_ages
 from stochpop.components.randomness import Paths, path_keys, posterior_draws
-from stochpop.components.settings import FitSettings
+from stochpop.components.settings import DEFAULT_FIT_SETTINGS, FitSettings
 from stochpop.conventions import MIGRATION_MAX_AGE, SEXES
 from stochpop.data.container import CountryData
 from stochpop.demography.ageing import aged_population
@@ -92,7 +90,7 @@ class GrossMigrationModel:
         )
         return out if self.max_age is None else out.sel(age=slice(0, self.max_age))
 
-    def fit(self, data: CountryData, settings: FitSettings = DEFAULT_SETTINGS) -> az.InferenceData:
+    def fit(self, data: CountryData, settings: FitSettings = DEFAULT_FIT_SETTINGS) -> az.InferenceData:
         """Fit to `data`'s gross flows (see `fit_observed`); ValueError if it has none."""
         obs = self.observations(data)
         population = reference_population(data, int(obs["year"].values[-1]))
@@ -106,7 +104,7 @@ class GrossMigrationModel:
         emigration: xr.DataArray,
         at_risk: xr.DataArray,
         population: float,
-        settings: FitSettings = DEFAULT_SETTINGS,
+        settings: FitSettings = DEFAULT_FIT_SETTINGS,
         country: str = "",
     ) -> az.InferenceData:
         """Fit to immigration and emigration counts and the population at risk, (year, sex, age) each,

@@ -1,17 +1,14 @@
 """What both migration fits take from the data besides the flows: the fit years, the population that scales
 the level priors, and what they store with the posterior to be forecast and rebuilt."""
 
-import json
-from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from stochpop.components.settings import FitSettings
+from stochpop.components.contract import component_attrs
 from stochpop.data.container import CountryData
 
-DEFAULT_SETTINGS = FitSettings()
 """The default of `fit` and `fit_observed` (NUTS, 2 chains of 1000 draws)."""
 
 
@@ -52,9 +49,4 @@ def fit_constants(years: np.ndarray, population: float) -> dict[str, xr.DataArra
 def fit_attributes(component: Any, flows: str, country: str) -> dict[str, str]:
     """Posterior attributes of a fit by `component` (a migration dataclass) of `flows` ("net", "gross"):
     its class and options (`stochpop.components.registry.component_from_posterior` rebuilds it)."""
-    return {
-        "component": f"{component.name} ({flows})",
-        "country": country,
-        "model": type(component).__name__,
-        "options": json.dumps(asdict(component)),
-    }
+    return {**component_attrs(component), "component": f"{component.name} ({flows})", "country": country}

@@ -12,15 +12,13 @@ import numpy as np
 import xarray as xr
 
 from stochpop.components.contract import Drivers, MigrationValues, values_by_year
-from stochpop.components.fitting import constant_values, fit_model
+from stochpop.components.fitting import constant_values, fit_model, interval_share
 from stochpop.components.migration.checks import (
     check_draws,
     checked_observations,
-    interval_share,
     one_step_replicates,
 )
 from stochpop.components.migration.inputs import (
-    DEFAULT_SETTINGS,
     fit_attributes,
     fit_constants,
     fit_years,
@@ -37,7 +35,7 @@ from stochpop.components.migration.net_model import (
 from stochpop.components.migration.paths import forecast_dataset, forecast_steps, level_paths, pad_ages
 from stochpop.components.migration.schedules import spline_values
 from stochpop.components.randomness import Paths, path_keys, posterior_draws
-from stochpop.components.settings import FitSettings
+from stochpop.components.settings import DEFAULT_FIT_SETTINGS, FitSettings
 from stochpop.conventions import SEXES
 from stochpop.data.container import CountryData
 
@@ -67,7 +65,7 @@ class NetMigrationModel:
         net = net.sel(year=years)
         return net if self.max_age is None else net.sel(age=slice(0, self.max_age))
 
-    def fit(self, data: CountryData, settings: FitSettings = DEFAULT_SETTINGS) -> az.InferenceData:
+    def fit(self, data: CountryData, settings: FitSettings = DEFAULT_FIT_SETTINGS) -> az.InferenceData:
         """Fit to `data`'s residual net migration (see `fit_observed`)."""
         observed = self.observations(data)
         population = reference_population(data, int(observed["year"].values[-1]))
@@ -77,7 +75,7 @@ class NetMigrationModel:
         self,
         net_migration: xr.DataArray,
         population: float,
-        settings: FitSettings = DEFAULT_SETTINGS,
+        settings: FitSettings = DEFAULT_FIT_SETTINGS,
         country: str = "",
     ) -> az.InferenceData:
         """Fit to net migration (year, sex, age) persons; `population` (persons) scales the level priors.

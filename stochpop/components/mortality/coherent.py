@@ -12,8 +12,8 @@ import xarray as xr
 from jax.typing import ArrayLike
 from numpyro.infer import Predictive
 
-from stochpop.components.contract import Drivers, MortalityValues
-from stochpop.components.fitting import constant_values, fit_model
+from stochpop.components.contract import Drivers, MortalityValues, cast_options, component_attrs
+from stochpop.components.fitting import constant_values, fit_model, interval_share
 from stochpop.components.mortality.forecast import (
     check_forecast_years,
     coherent_index_paths,
@@ -22,7 +22,6 @@ from stochpop.components.mortality.forecast import (
     mortality_values,
 )
 from stochpop.components.mortality.model import DEFAULT_NU, LIKELIHOODS, coherent_lee_carter_model
-from stochpop.components.mortality.options import cast_options, fit_attrs
 from stochpop.components.mortality.parameters import (
     LOADING_NODES,
     PARAM_DIMS,
@@ -38,7 +37,7 @@ from stochpop.components.mortality.window import (
     fit_window,
 )
 from stochpop.components.randomness import Paths, path_indices, path_keys, posterior_draws
-from stochpop.components.settings import FitSettings
+from stochpop.components.settings import DEFAULT_FIT_SETTINGS, FitSettings
 from stochpop.conventions import SEXES
 from stochpop.data.container import CountryData
 
@@ -123,7 +122,7 @@ class CoherentLeeCarter:
             "likelihood": self.likelihood,
         }
 
-    def fit(self, data: CountryData, settings: FitSettings = FitSettings()) -> az.InferenceData:  # noqa: B008
+    def fit(self, data: CountryData, settings: FitSettings = DEFAULT_FIT_SETTINGS) -> az.InferenceData:
         """Fit by NUTS (or SVI) via `stochpop.components.fitting.fit_model`, diagnosed over the natural
         parameters (`PARAM_DIMS`).
 
@@ -152,7 +151,7 @@ class CoherentLeeCarter:
                 {**PARAM_DIMS, **COORDINATE_DIMS},
                 self._constant_data(window, inputs["frame"], coords),
                 check=list(PARAM_DIMS),
-                attrs=fit_attrs(self),
+                attrs=component_attrs(self),
             )
         return idata
 
@@ -252,9 +251,7 @@ class CoherentLeeCarter:
                 coherent_lee_carter_model, posterior_samples=samples, return_sites=["deaths"]
             )
             replicates = np.asarray(predictive(jax.random.PRNGKey(seed), **inputs)["deaths"])
-        low, high = np.quantile(replicates, [(1 - level) / 2, (1 + level) / 2], axis=0)
-        inside = (deaths >= low) & (deaths <= high)
-        return {sex: float(inside[:, i].mean()) for i, sex in enumerate(SEXES)}
+        return {sex: interval_share(deaths[:, i], replicates[:, :, i], level) for i, sex in enumerate(SEXES)}
 
     def simulate(self, parameters: Mapping[str, ArrayLike], data: CountryData, key: Array) -> CountryData:
         """`data` with its deaths over the fit window (years first_year..last_year, ages 0..100) replaced by

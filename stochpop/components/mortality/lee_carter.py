@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from stochpop.components.contract import Drivers, MortalityValues
+from stochpop.components.contract import Drivers, MortalityValues, cast_options, component_attrs
 from stochpop.components.fitting import constant_values
 from stochpop.components.mortality.forecast import (
     check_forecast_years,
@@ -17,10 +17,9 @@ from stochpop.components.mortality.forecast import (
     lee_carter_index_paths,
     mortality_values,
 )
-from stochpop.components.mortality.options import cast_options, fit_attrs
 from stochpop.components.mortality.window import DEFAULT_FIRST_YEAR, filled_log_rates, fit_window
 from stochpop.components.randomness import Paths, path_indices, path_keys, posterior_draws
-from stochpop.components.settings import FitSettings
+from stochpop.components.settings import DEFAULT_FIT_SETTINGS, FitSettings
 from stochpop.conventions import SEXES
 from stochpop.data.container import CountryData
 
@@ -50,7 +49,7 @@ class LeeCarter:
     def __post_init__(self) -> None:
         cast_options(self, {"first_year": int, "last_year": int, "reestimate_k": bool})
 
-    def fit(self, data: CountryData, settings: FitSettings = FitSettings()) -> az.InferenceData:  # noqa: B008
+    def fit(self, data: CountryData, settings: FitSettings = DEFAULT_FIT_SETTINGS) -> az.InferenceData:
         """Point estimates of a, b (sex, age), k (sex, year) and posterior draws of drift and sigma (per
         year), per sex."""
         window = fit_window(data, self.first_year, self.last_year)
@@ -93,7 +92,7 @@ class LeeCarter:
                 coords=coords,
             )
         )
-        idata["posterior"].attrs.update({"fit_method": "svd", **fit_attrs(self)})
+        idata["posterior"].attrs.update({"fit_method": "svd", **component_attrs(self)})
         return idata
 
     def drivers(self, idata: az.InferenceData, years: Sequence[int], paths: Paths, key: Array) -> Drivers:
