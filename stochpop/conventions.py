@@ -50,6 +50,18 @@ TABLE_4_2: tuple[str, ...] = (
 The reference text prints high immigration as "MMHM", which by the letter order (and the national model's
 single internal-migration level) can only be MMMH."""
 
+ALTERNATIVE_LETTERS: tuple[str, str, str, str] = ("LMHK", "LMHK", "M0", "LMHK0")
+"""The letters each position of an alternative's code may take: fertility and life expectancy L/M/H (K: the
+medium path's first year held), internal migration M (0: none), immigration L/M/H/K (0: none)."""
+
+
+def is_alternative_code(code: str) -> bool:
+    """Whether `code` (upper case) is an alternative's four letters (`ALTERNATIVE_LETTERS`)."""
+    if len(code) != len(ALTERNATIVE_LETTERS):
+        return False
+    return all(letter in allowed for letter, allowed in zip(code, ALTERNATIVE_LETTERS, strict=True))
+
+
 DEFAULT_QUANTILES: tuple[float, ...] = (0.025, 0.1, 0.5, 0.9, 0.975)
 """Quantiles reported by default: the median and the 80% and 95% central intervals."""
 

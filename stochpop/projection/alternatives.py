@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import pandas as pd
 import xarray as xr
 
-from stochpop.conventions import DEFAULT_VARIANT_QUANTILES
+from stochpop.conventions import DEFAULT_VARIANT_QUANTILES, is_alternative_code
 from stochpop.outputs.quantiles import quantiles
 from stochpop.projection.lines import project_lines
 from stochpop.projection.rate_sets import MIGRATION_VARIABLES
@@ -41,8 +41,7 @@ def letter_paths(rate_paths: xr.Dataset, levels: dict[str, float] | None = None)
 def alternative_rates(letters: xr.Dataset, code: str) -> xr.Dataset:
     """The rate set of alternative `code` (e.g. "LHML") from `letter_paths`."""
     code = code.upper()
-    valid = {0: "LMHK", 1: "LMHK", 2: "M0", 3: "LMHK0"}
-    if len(code) != 4 or any(code[i] not in allowed for i, allowed in valid.items()):
+    if not is_alternative_code(code):
         raise ValueError(
             f"alternative {code!r}: four letters (fertility, life expectancy, internal migration,"
             " immigration); fertility and life expectancy L/M/H/K, internal migration M/0,"

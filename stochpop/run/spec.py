@@ -66,7 +66,7 @@ from pathlib import Path
 from typing import Any, get_args, get_origin
 
 from stochpop.components.settings import FitSettings
-from stochpop.conventions import DEFAULT_QUANTILES, TABLE_4_2
+from stochpop.conventions import DEFAULT_QUANTILES, TABLE_4_2, is_alternative_code
 
 
 class SpecError(ValueError):
@@ -267,7 +267,7 @@ def _check_combinations(spec: Spec) -> None:
     if len(variants) != 3 or not variants[0] < variants[1] < variants[2]:
         raise SpecError(f"{where}.variants: three increasing quantiles (L, M, H), got {list(variants)}")
     for code in spec.outputs.alternatives:
-        if len(code) != 4 or code[:2].strip("LMHK") or code[2] not in "M0" or code[3] not in "LMHK0":
+        if not is_alternative_code(code):
             raise SpecError(
                 f"{where}.alternatives: {code!r} is not a code of four letters (fertility L/M/H/K, life "
                 "expectancy L/M/H/K, internal migration M/0, immigration L/M/H/K/0)"
