@@ -40,7 +40,6 @@ from stochpop.cli import main
 from stochpop.projection.sampled import PathProjection
 from stochpop.run.chunks import run_chunks
 from stochpop.run.cluster import dask_client
-from stochpop.run.steps import project_and_summarise
 
 GOALS = {"paths_and_summaries_s": 10.0, "speedup_2_workers": 1.7, "big_run_peak_gb": 4.0}
 
@@ -113,7 +112,7 @@ def main_bench() -> None:
                 run = run_directory(fit_dir, scratch / f"run-{i}", spec)
                 os.sync()
                 start = time.perf_counter()
-                project_and_summarise(run, two, projection)
+                stochpop.project_and_summarise(run, two, projection)
                 seconds.append(round(time.perf_counter() - start, 2))
                 shutil.rmtree(run)
             result["paths_and_summaries_runs_s"] = seconds

@@ -45,6 +45,7 @@ from stochpop.run.steps import (  # noqa: E402
     path_projection,
     plot,
     project,
+    project_and_summarise,
     run_all,
     summarise,
 )
@@ -71,6 +72,7 @@ __all__ = [
     "path_projection",
     "plot",
     "project",
+    "project_and_summarise",
     "run_all",
     "summarise",
     "with_values",

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from stochpop.backtest.evaluate import External, evaluate
 from stochpop.backtest.run import run_backtest
+from stochpop.data.container import CountryData
 from stochpop.demography.indicators import observed_indicators
 from stochpop.outputs.figures import write_figures
 from stochpop.outputs.tables import write_tables
@@ -45,11 +46,12 @@ def _run(run: RunLike) -> RunDirectory:
     return run if isinstance(run, RunDirectory) else RunDirectory(run)
 
 
-def fit(spec: Spec, out: str | Path) -> RunDirectory:
-    """Fit the spec's components on its data and save them in the run directory `out`: spec.json, the
-    posteriors and fits.json. Paths of an earlier fit in `out` are removed (they must not be resumed)."""
+def fit(spec: Spec, out: str | Path, data: CountryData | None = None) -> RunDirectory:
+    """Fit the spec's components on its data (`data`, if already loaded) and save them in the run
+    directory `out`: spec.json, the posteriors and fits.json. Paths of an earlier fit in `out` are removed
+    (they must not be resumed)."""
     run = RunDirectory(out)
-    data = load_data(spec)
+    data = load_data(spec) if data is None else data
     components = build_components(spec, data)
     if run.store.exists():
         shutil.rmtree(run.store)
@@ -59,12 +61,13 @@ def fit(spec: Spec, out: str | Path) -> RunDirectory:
     return run
 
 
-def path_projection(run: RunLike) -> PathProjection:
-    """The run's `PathProjection` from its spec and saved posteriors (SpecError if it has none)."""
+def path_projection(run: RunLike, data: CountryData | None = None) -> PathProjection:
+    """The run's `PathProjection` from its spec, its data (`data`, if already loaded) and its saved
+    posteriors (SpecError if it has none)."""
     run = _run(run)
     spec = run.spec()
     files = run.fitted_posteriors()
-    data = load_data(spec)
+    data = load_data(spec) if data is None else data
     p = spec.projection
     return PathProjection.create(
         data, build_components(spec, data), files, p.jump_off, p.horizon, spec.paths.seed
@@ -141,11 +144,12 @@ def summarise(run: RunLike, computed_alternatives: xr.Dataset | None = None) -> 
     return written
 
 
-def plot(run: RunLike) -> list[Path]:
-    """Fan charts and pyramids of the run's paths, with the registered history, into figures/."""
+def plot(run: RunLike, data: CountryData | None = None) -> list[Path]:
+    """Fan charts and pyramids of the run's paths, with the registered history of its data (`data`, if
+    already loaded), into figures/."""
     run = _run(run)
     spec = run.spec()
-    history = observed_indicators(load_data(spec))
+    history = observed_indicators(load_data(spec) if data is None else data)
     written = write_figures(
         open_results(run.store), history, run.figures, spec.pyramid_years, spec.outputs.plot_formats
     )
@@ -171,12 +175,13 @@ def project_and_summarise(
 
 
 def run_all(spec: Spec, out: str | Path, scheduler: str | None = None) -> RunDirectory:
-    """fit, then `project_and_summarise` on one cluster, then plot; prints where the results are and the
-    headline figures."""
-    run = fit(spec, out)
+    """fit, then `project_and_summarise` on one cluster, then plot, reading the data once; prints where the
+    results are and the headline figures."""
+    data = load_data(spec)
+    run = fit(spec, out, data)
     with cluster(spec, scheduler) as client:
-        project_and_summarise(run, client)
-    plot(run)
+        project_and_summarise(run, client, path_projection(run, data))
+    plot(run, data)
     print(headline(run))
     return run
 
