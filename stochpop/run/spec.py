@@ -20,7 +20,7 @@
     method = "nuts"          # or "svi"
     chains = 2
     warmup = 1000
-    samples = 1000
+    samples = 1500
     seed = 0
 
     [mortality]

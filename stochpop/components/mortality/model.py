@@ -42,10 +42,9 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
-from jax.scipy.special import gammaln
-from jax.typing import ArrayLike
 from numpyro.distributions import constraints
 
+from stochpop.components.likelihoods import NegativeBinomialCounts
 from stochpop.components.mortality.indices import (
     ar1_centred_log_density,
     index_from_coordinates,
@@ -91,32 +90,14 @@ def expected_deaths(params: Params, exposure: Array) -> Array:
     return jnp.where(exposure > 0, exposure * jnp.exp(log_m), 1.0)
 
 
-class DeathCounts(dist.NegativeBinomial2):
-    """`NegativeBinomial2` (mean, concentration c; variance mean + mean^2 / c) with the log mass written
-    with log-gammas, lgamma(y + c) - lgamma(c) - lgamma(y + 1) + c log(c / (c + mean)) +
-    y log(mean / (c + mean)): the same values, about three times faster than NumPyro's betaln form."""
-
-    def log_prob(self, value: ArrayLike) -> Array:
-        concentration = self.concentration
-        mean = concentration / self.rate
-        log_total = jnp.log(concentration + mean)
-        return (
-            gammaln(value + concentration)
-            - gammaln(concentration)
-            - gammaln(value + 1)
-            + concentration * (jnp.log(concentration) - log_total)
-            + value * (jnp.log(mean) - log_total)
-        )
-
-
 def death_distribution(params: Params, exposure: Array, likelihood: str) -> dist.Distribution:
     """Counts (year, sex, age) given the parameters: negative binomial (mean E m, variance mean +
-    dispersion mean^2; `DeathCounts`) or Poisson; cells without exposure are
+    dispersion mean^2; `likelihoods.NegativeBinomialCounts`) or Poisson; cells without exposure are
     masked out."""
     at_risk = exposure > 0
     mean = expected_deaths(params, exposure)
     if likelihood == "negbin":
-        counts = DeathCounts(mean, 1.0 / params.dispersion)
+        counts = NegativeBinomialCounts(mean, 1.0 / params.dispersion)
     else:
         counts = dist.Poisson(mean)
     return counts.mask(at_risk).to_event(3)
