@@ -6,7 +6,7 @@ The library does what the `stochpop` command does (`stochpop.run.steps`):
     spec = stochpop.load_spec("models/demo.toml")
     run = stochpop.fit(spec, "out/demo")     # a RunDirectory: spec.json, posteriors/, fits.json
     stochpop.project(run)                    # paths.zarr
-    stochpop.summarise(run)                  # tables/
+    stochpop.summarise(run)                  # tables/ (refused if a stored chunk is damaged)
     stochpop.plot(run)                       # figures/
 
 On import, stochpop exposes every CPU core as a JAX host device (`jax_num_cpu_devices`) so MCMC chains and
@@ -33,9 +33,11 @@ from stochpop.backtest.evaluate import External  # noqa: E402
 from stochpop.components.registry import component_from_posterior  # noqa: E402
 from stochpop.data.container import CountryData  # noqa: E402
 from stochpop.data.errors import DataError  # noqa: E402
-from stochpop.results.store import open_results  # noqa: E402
+from stochpop.results.integrity import IntegrityError, StoreError  # noqa: E402
+from stochpop.results.store import ChunkDamage, open_results  # noqa: E402
 from stochpop.run.directory import RunDirectory  # noqa: E402
 from stochpop.run.inputs import build_components, load_data  # noqa: E402
+from stochpop.run.lock import RunLockedError  # noqa: E402
 from stochpop.run.spec import Spec, SpecError, load_spec, parse_spec, with_values  # noqa: E402
 from stochpop.run.steps import (  # noqa: E402
     alternatives,
@@ -48,17 +50,22 @@ from stochpop.run.steps import (  # noqa: E402
     project_and_summarise,
     run_all,
     summarise,
+    verify,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ChunkDamage",
     "CountryData",
     "DataError",
     "External",
+    "IntegrityError",
     "RunDirectory",
+    "RunLockedError",
     "Spec",
     "SpecError",
+    "StoreError",
     "alternatives",
     "backtest",
     "build_components",
@@ -75,5 +82,6 @@ __all__ = [
     "project_and_summarise",
     "run_all",
     "summarise",
+    "verify",
     "with_values",
 ]

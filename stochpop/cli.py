@@ -2,7 +2,9 @@
 
     stochpop run SPEC --out DIR        fit + project + summary + plot
     stochpop fit SPEC --out DIR        DIR/spec.json (the spec as run), DIR/posteriors/*.nc, DIR/fits.json
-    stochpop project DIR               DIR/paths.zarr (resumable: a rerun computes only missing chunks)
+    stochpop project DIR               DIR/paths.zarr (resumable: a rerun verifies what is there and
+                                       computes the missing and damaged chunks)
+    stochpop verify DIR                check every chunk of DIR/paths.zarr against its integrity record
     stochpop summary DIR               DIR/tables/ (quantiles, L/M/H variants, population, alternatives)
     stochpop plot DIR                  DIR/figures/ (fan charts, pyramids)
     stochpop backtest SPEC --out DIR   refit and project from past jump-offs, score, report (resumable)
@@ -13,9 +15,12 @@ in DIR/spec.json, so later steps see them.
 
 import argparse
 import sys
+import time
+from collections.abc import Callable
 
 from stochpop.backtest.evaluate import External
 from stochpop.data.errors import DataError
+from stochpop.results.integrity import StoreError
 from stochpop.run import steps
 from stochpop.run.compilation_cache import enable_compilation_cache
 from stochpop.run.directory import RunDirectory
@@ -42,9 +47,24 @@ def run(args: argparse.Namespace) -> None:
 def project(args: argparse.Namespace) -> None:
     run = RunDirectory(args.dir)
     spec = _spec(run.spec(), args, "paths", PATH_OPTIONS)
-    run.write_spec(spec)
-    with steps.cluster(spec, args.scheduler) as client:
-        steps.project(run, client)
+    with run.lock("project"):
+        run.write_spec(spec)
+        with steps.cluster(spec, args.scheduler) as client:
+            steps.project(run, client)
+
+
+def verify(args: argparse.Namespace) -> int:
+    """Print every damaged or missing chunk (exit status 1), or that the store is whole (0)."""
+    run = RunDirectory(args.dir)
+    start = time.perf_counter()
+    damaged = steps.verify(run)
+    for damage in damaged:
+        print(f"damaged: {damage}")
+    if damaged:
+        print(f"{run.store}: {len(damaged)} chunks damaged or missing (`stochpop project` recomputes them)")
+        return 1
+    print(f"{run.store}: whole (every file of every chunk as written; {time.perf_counter() - start:.1f} s)")
+    return 0
 
 
 def summary(args: argparse.Namespace) -> None:
@@ -82,16 +102,18 @@ def parser() -> argparse.ArgumentParser:
         sub.add_argument("--data", help="data directory overriding data.path in the spec")
         _path_options(sub)
         sub.set_defaults(handler=handler)
-    for name, handler, help_text in (
+    commands_on_a_run: tuple[tuple[str, Callable[[argparse.Namespace], int | None], str], ...] = (
         ("project", project, "sample paths from the saved posteriors into DIR/paths.zarr"),
         ("summary", summary, "write quantile, variant and alternative tables"),
         ("plot", plot, "draw fan charts and pyramids"),
-    ):
+        ("verify", verify, "check that every stored path is as it was written"),
+    )
+    for name, on_run, help_text in commands_on_a_run:
         sub = commands.add_parser(name, help=help_text)
         sub.add_argument("dir", help="run directory (from `stochpop fit` or `run`)")
         if name == "project":
             _path_options(sub)
-        sub.set_defaults(handler=handler)
+        sub.set_defaults(handler=on_run)
     sub = commands.add_parser("backtest", help="refit and project from past jump-offs; score; report")
     sub.add_argument("spec", help="a specification with a [backtest] section")
     sub.add_argument("--out", required=True, help="back-test directory (a rerun resumes)")
@@ -114,11 +136,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     enable_compilation_cache()
     try:
-        args.handler(args)
-    except (SpecError, DataError, ValueError, FileNotFoundError) as error:
+        status = args.handler(args)
+    except (SpecError, DataError, StoreError, ValueError, FileNotFoundError) as error:
         print(f"stochpop: error: {error}", file=sys.stderr)
         return 2
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from stochpop.backtest.baseline import ssb_like_lines
 from stochpop.backtest.targets import TARGETS, on_horizon
 from stochpop.data.container import CountryData
 from stochpop.projection.sampled import PathProjection
+from stochpop.results.integrity import RECORD, IntegrityError, damaged_files, read_record, write_record
 from stochpop.run.compilation_cache import enable_compilation_cache
 from stochpop.run.directory import RunDirectory, write_atomically
 from stochpop.run.fitting import fit_and_save
@@ -89,11 +90,14 @@ def backtest_jump_off(
     clock = time.perf_counter()
     baseline = ssb_like_lines(known, jump_off, horizon, run.mortality.first_year, seed=run.paths.seed)
     timing["baseline_s"] = time.perf_counter() - clock
+    written = {}
     for name, result in (("forecast", forecast), ("baseline", baseline)):
         partial = directory / f"{name}.partial.nc"
         result.assign_attrs(jump_off=jump_off).to_netcdf(partial)
         partial.replace(directory / f"{name}.nc")
+        written[f"{name}.nc"] = (directory / f"{name}.nc").read_bytes()
     write_atomically(directory / "timing.json", json.dumps({k: round(v, 1) for k, v in timing.items()}))
+    write_record(directory, written, jump_off=jump_off)  # last: a jump-off with its record is done
     return forecast, baseline
 
 
@@ -103,8 +107,16 @@ def _results_key(spec: dict) -> dict:
     return {**{k: v for k, v in spec.items() if k != "outputs"}, "backtest": backtest}
 
 
-def _is_done(directory: Path) -> bool:
-    return (directory / "forecast.nc").is_file() and (directory / "baseline.nc").is_file()
+def jump_off_damage(directory: Path) -> str | None:
+    """What keeps a jump-off's results from being done and whole (None if they are): not computed, no
+    integrity record (interrupted), or a result file missing or changed since written."""
+    if not directory.is_dir():
+        return "not computed"
+    record = read_record(directory)
+    if record is None:
+        return f"no {RECORD} (not computed, or interrupted)"
+    problems = damaged_files(directory, record)
+    return "; ".join(f"{name} {problem}" for name, problem in problems.items()) or None
 
 
 def run_backtest(spec: Spec, data: CountryData, out: Path, log: Callable[[str], None] = print) -> list[int]:
@@ -119,7 +131,11 @@ def run_backtest(spec: Spec, data: CountryData, out: Path, log: Callable[[str], 
             shutil.rmtree(out / "jump_offs")
             log(f"removed {out / 'jump_offs'}: computed with a different spec")
     write_atomically(spec_path, json.dumps(written, indent=2))
-    todo = [t for t in spec.backtest.jump_off_years if not _is_done(jump_off_directory(out, t))]
+    damage = {t: jump_off_damage(jump_off_directory(out, t)) for t in spec.backtest.jump_off_years}
+    todo = [t for t, problem in damage.items() if problem is not None]
+    for t in todo:
+        if read_record(jump_off_directory(out, t)) is not None:
+            log(f"jump-off {t}: recomputing, its results are damaged ({damage[t]})")
     spawn = multiprocessing.get_context("spawn")  # JAX does not survive fork
     with ProcessPoolExecutor(max_workers=1, mp_context=spawn, max_tasks_per_child=1) as pool:
         for jump_off in todo:
@@ -147,11 +163,12 @@ def backtest_spec(out: Path) -> Spec:
 
 def load_backtest(out: Path) -> tuple[xr.Dataset, xr.Dataset]:
     """Forecasts (jump_off, draw, horizon) and baselines (jump_off, line, horizon) of a finished back-test;
-    FileNotFoundError naming any jump-off not yet done."""
+    IntegrityError naming any jump-off not done or damaged (`jump_off_damage`)."""
     jump_offs = backtest_spec(out).backtest.jump_off_years
-    missing = [t for t in jump_offs if not _is_done(jump_off_directory(out, t))]
-    if missing:
-        raise FileNotFoundError(f"{out}: jump-offs {missing} not done (rerun `stochpop backtest`)")
+    damage = {t: jump_off_damage(jump_off_directory(out, t)) for t in jump_offs}
+    damaged = "; ".join(f"jump-off {t}: {problem}" for t, problem in damage.items() if problem is not None)
+    if damaged:
+        raise IntegrityError(f"{out}: {damaged} (rerun `stochpop backtest` to compute them)")
     loaded = {}
     for name in ("forecast", "baseline"):
         parts = [xr.load_dataset(jump_off_directory(out, t) / f"{name}.nc")[list(TARGETS)] for t in jump_offs]

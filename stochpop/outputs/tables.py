@@ -8,7 +8,6 @@ Tables (tidy: one row per variable, dims and value; CSV and/or parquet as the sp
   (`stochpop.projection.alternatives.project_alternatives`).
 """
 
-import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,7 +16,8 @@ import numpy as np
 import xarray as xr
 
 from stochpop.outputs.quantiles import draw_quantiles, quantiles, tidy, variants_of, write_table
-from stochpop.results.store import chunk_paths, open_results, step_reader
+from stochpop.results.integrity import IntegrityError
+from stochpop.results.store import chunk_paths, open_results, step_reader, usable_cores
 
 
 def indicator_paths(paths: xr.Dataset) -> xr.Dataset:
@@ -43,8 +43,7 @@ def population_quantiles(store: Path, q: Sequence[float]) -> xr.Dataset:
         return draw_quantiles(read(index), q, axis=0)  # (quantile, sex, age)
 
     year_bytes = len(chunks) * first_chunk.isel(year=0).nbytes  # at most: the last chunk may be shorter
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    threads = max(1, min(cores, QUANTILE_MEMORY_BYTES // (6 * year_bytes)))
+    threads = max(1, min(usable_cores(), QUANTILE_MEMORY_BYTES // (6 * year_bytes)))
     with ThreadPoolExecutor(threads) as pool:
         by_year = np.stack(list(pool.map(year, range(first_chunk.sizes["year"]))), axis=1)
     template = first_chunk.isel(draw=0, drop=True).expand_dims(quantile=list(q))
@@ -59,7 +58,8 @@ def write_tables(
     variant_levels: dict[str, float],
     formats: Sequence[str],
 ) -> list[Path]:
-    """Write the tables of the run in `store` into `out` (created); returns the files written."""
+    """Write the tables of the run in `store` into `out` (created); returns the files written.
+    IntegrityError, before anything is written, if a stored path variable holds NaN (none can)."""
     out.mkdir(parents=True, exist_ok=True)
     levels = sorted({*q, *variant_levels.values()})
     with ThreadPoolExecutor(1) as background:  # the population's quantiles while the indicators load
@@ -70,6 +70,10 @@ def write_tables(
             "variants": variants_of(per_path, variant_levels),
             "population_quantiles": population.result(),
         }
+    for name, table in tables.items():
+        with_nan = [variable for variable, values in table.data_vars.items() if values.isnull().any()]
+        if with_nan:  # no path variable can be NaN: a value was lost, not computed
+            raise IntegrityError(f"{store}: NaN in the stored paths of {with_nan} ({name}); nothing written")
     if alternatives is not None:
         tables["alternatives"] = alternatives
     written = []

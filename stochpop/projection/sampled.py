@@ -43,10 +43,10 @@ Array = jax.Array
 COMPONENTS = ("mortality", "fertility", "migration")
 """Component names, in the order that numbers their random streams."""
 
-PATHS_FORMAT = 2
+PATHS_FORMAT = 3
 """Version of what a seed's paths are (samplers, stored layout); raise it when they change, so a run stored
 before is not resumed with paths of another kind (2: Student-t shocks by
-`components.randomness.student_t`)."""
+`components.randomness.student_t`; 3: every chunk carries its integrity record)."""
 
 
 @lru_cache(maxsize=8)

@@ -1,6 +1,7 @@
 """A run directory and its layout, defined here only.
 
 spec.json               the specification as run (command-line overrides included)
+lock                    who writes here now (`stochpop.run.lock`)
 fits.json               each fit's wall time, diagnostics and seed
 posteriors/<name>.nc    each component's posterior (ArviZ InferenceData, netCDF)
 paths.zarr/             every sampled path, a zarr group per chunk (`stochpop.results.store`)
@@ -11,10 +12,13 @@ figures/                fan charts and pyramids
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from stochpop.projection.sampled import COMPONENTS
+from stochpop.run.lock import run_lock
 from stochpop.run.spec import Spec, SpecError, spec_from_dict, spec_to_dict
 
 
@@ -58,6 +62,13 @@ class RunDirectory:
     def posterior_files(self) -> dict[str, Path]:
         """Where each component's posterior is saved: posteriors/<name>.nc, in `COMPONENTS` order."""
         return {name: self.path / "posteriors" / f"{name}.nc" for name in COMPONENTS}
+
+    @contextmanager
+    def lock(self, command: str) -> Iterator[None]:
+        """Hold the directory for `command` (e.g. "project") while writing; RunLockedError naming the
+        holder if another process writes here (`stochpop.run.lock`)."""
+        with run_lock(self.path, command):
+            yield
 
     def write_spec(self, spec: Spec) -> None:
         """Record `spec` as the run's specification (creating the directory)."""

@@ -30,12 +30,13 @@ from stochpop.outputs.figures import write_figures
 from stochpop.outputs.tables import write_tables
 from stochpop.projection.alternatives import project_alternatives
 from stochpop.projection.sampled import PATHS_FORMAT, PathProjection
-from stochpop.results.store import chunk_paths, open_results
+from stochpop.results.store import ChunkDamage, open_results, require_whole, verify_store
 from stochpop.run.chunks import run_chunks
 from stochpop.run.cluster import dask_client
 from stochpop.run.directory import RunDirectory
 from stochpop.run.fitting import fit_and_save
 from stochpop.run.inputs import build_components, load_data
+from stochpop.run.lock import run_lock
 from stochpop.run.spec import Spec
 
 RunLike = RunDirectory | str | Path
@@ -53,11 +54,12 @@ def fit(spec: Spec, out: str | Path, data: CountryData | None = None) -> RunDire
     run = RunDirectory(out)
     data = load_data(spec) if data is None else data
     components = build_components(spec, data)
-    if run.store.exists():
-        shutil.rmtree(run.store)
-        print(f"removed {run.store}: its paths came from the earlier fit")
-    run.write_spec(spec)
-    fit_and_save(components, data, spec.fit, run)
+    with run.lock("fit"):
+        if run.store.exists():
+            shutil.rmtree(run.store)
+            print(f"removed {run.store}: its paths came from the earlier fit")
+        run.write_spec(spec)
+        fit_and_save(components, data, spec.fit, run)
     return run
 
 
@@ -86,8 +88,9 @@ def cluster(spec: Spec, scheduler: str | None = None) -> Iterator[Client | None]
 
 
 def project(run: RunLike, client: Client | None = None, projection: PathProjection | None = None) -> Path:
-    """Every path of the run's spec into its store, resuming what is there, with a progress bar; on
-    `client`'s workers or in this process. Returns the store."""
+    """Every path of the run's spec into its store, with a progress bar, on `client`'s workers or in this
+    process: resumes what is there after verifying it, recomputing damaged chunks (bit-identical: paths are
+    keyed by their index). Returns the store."""
     run = _run(run)
     spec = run.spec()
     projection = path_projection(run) if projection is None else projection
@@ -98,9 +101,16 @@ def project(run: RunLike, client: Client | None = None, projection: PathProjecti
         "horizon": spec.projection.horizon,
         "paths_format": PATHS_FORMAT,
     }
+
+    def repairing(damaged: list[ChunkDamage]) -> None:
+        print(f"recomputing {len(damaged)} damaged chunks: " + "; ".join(str(d) for d in damaged))
+
     start = time.perf_counter()
-    with tqdm(total=-(-p.n // p.chunk_size), desc="paths", unit="chunk", file=sys.stderr, leave=False) as bar:
-        run_chunks(projection, p.n, p.chunk_size, run.store, client, lambda _: bar.update(), identity)
+    bar = tqdm(total=-(-p.n // p.chunk_size), desc="paths", unit="chunk", file=sys.stderr, leave=False)
+    with run.lock("project"), bar:
+        run_chunks(
+            projection, p.n, p.chunk_size, run.store, client, lambda _: bar.update(), identity, repairing
+        )
     print(f"projected {p.n} paths to {run.store} in {time.perf_counter() - start:.1f} s")
     return run.store
 
@@ -126,33 +136,36 @@ def _variant_levels(spec: Spec) -> dict[str, float]:
 
 def summarise(run: RunLike, computed_alternatives: xr.Dataset | None = None) -> list[Path]:
     """The tables of the run's paths (and of SSB's alternatives, computed unless given) into tables/.
-    FileNotFoundError naming the missing chunks if the run is incomplete."""
+    IntegrityError naming the damaged or missing chunks if the store is not whole (`verify`)."""
     run = _run(run)
     spec = run.spec()
-    chunk_paths(run.store)  # the run is complete, or FileNotFoundError naming the missing chunks
-    if computed_alternatives is None:
-        computed_alternatives = alternatives(run)
-    written = write_tables(
-        run.store,
-        computed_alternatives,
-        run.tables,
-        spec.outputs.quantiles,
-        _variant_levels(spec),
-        spec.outputs.table_formats,
-    )
+    with run.lock("summary"):
+        require_whole(run.store)
+        if computed_alternatives is None:
+            computed_alternatives = alternatives(run)
+        written = write_tables(
+            run.store,
+            computed_alternatives,
+            run.tables,
+            spec.outputs.quantiles,
+            _variant_levels(spec),
+            spec.outputs.table_formats,
+        )
     print(f"wrote {len(written)} tables to {run.tables}")
     return written
 
 
 def plot(run: RunLike, data: CountryData | None = None) -> list[Path]:
     """Fan charts and pyramids of the run's paths, with the registered history of its data (`data`, if
-    already loaded), into figures/."""
+    already loaded), into figures/. IntegrityError if the store is not whole (`verify`)."""
     run = _run(run)
     spec = run.spec()
     history = observed_indicators(load_data(spec) if data is None else data)
-    written = write_figures(
-        open_results(run.store), history, run.figures, spec.pyramid_years, spec.outputs.plot_formats
-    )
+    with run.lock("plot"):
+        require_whole(run.store)
+        written = write_figures(
+            open_results(run.store), history, run.figures, spec.pyramid_years, spec.outputs.plot_formats
+        )
     print(f"wrote {len(written)} figures to {run.figures}")
     return written
 
@@ -178,12 +191,20 @@ def run_all(spec: Spec, out: str | Path, scheduler: str | None = None) -> RunDir
     """fit, then `project_and_summarise` on one cluster, then plot, reading the data once; prints where the
     results are and the headline figures."""
     data = load_data(spec)
-    run = fit(spec, out, data)
-    with cluster(spec, scheduler) as client:
-        project_and_summarise(run, client, path_projection(run, data))
-    plot(run, data)
+    run = RunDirectory(out)
+    with run.lock("run"):
+        fit(spec, run.path, data)
+        with cluster(spec, scheduler) as client:
+            project_and_summarise(run, client, path_projection(run, data))
+        plot(run, data)
     print(headline(run))
     return run
+
+
+def verify(run: RunLike) -> list[ChunkDamage]:
+    """Every chunk of the run's store checked against its manifest and integrity record (sizes and CRC-32C
+    of every file): the damaged or missing chunks, empty if the store is whole (`results.store`)."""
+    return verify_store(_run(run).store)
 
 
 def headline(run: RunLike) -> str:
@@ -236,8 +257,9 @@ def backtest(spec: Spec, out: str | Path, externals: Sequence[External] = ()) ->
     data = load_data(spec)
     out = Path(out)
     start = time.perf_counter()
-    computed = run_backtest(spec, data, out)
-    print(f"back-tested {len(computed)} jump-offs in {time.perf_counter() - start:.0f} s")
-    written = evaluate(out, data, externals)
+    with run_lock(out, "backtest"):
+        computed = run_backtest(spec, data, out)
+        print(f"back-tested {len(computed)} jump-offs in {time.perf_counter() - start:.0f} s")
+        written = evaluate(out, data, externals)
     print(f"wrote {len(written)} tables and figures to {out / 'tables'} and {out / 'figures'}")
     return written

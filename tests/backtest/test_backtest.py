@@ -3,7 +3,9 @@ computations, the SSB-like baseline, external quantile files, and a small demo b
 (resumable; coverage on truths simulated from the model itself)."""
 
 import json
+import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,6 +26,7 @@ from stochpop.demography.indicators import observed_indicators
 from stochpop.projection.conversion import kernel_fertility, woman_years_per_woman
 from stochpop.projection.rate_sets import to_kernel_ages
 from stochpop.projection.sampled import PathProjection
+from stochpop.results.integrity import IntegrityError
 from stochpop.run.directory import RunDirectory
 from stochpop.run.inputs import build_components
 from stochpop.run.spec import SpecError, load_spec, parse_spec
@@ -279,6 +282,21 @@ def test_backtest_writes_every_jump_off_and_resumes(backtest_dir, capsys):
     capsys.readouterr()
     assert main(["backtest", str(backtest_dir / "spec.toml"), "--out", str(out)]) == 0
     assert "back-tested 0 jump-offs" in capsys.readouterr().out
+
+
+@pytest.mark.slow  # refits the damaged jump-off
+def test_a_damaged_jump_off_is_refused_then_recomputed_identically(backtest_dir, tmp_path, capsys):
+    out = Path(shutil.copytree(backtest_dir / "out", tmp_path / "out"))
+    original = xr.load_dataset(jump_off_directory(out, 2016) / "forecast.nc")
+    damaged = jump_off_directory(out, 2016) / "forecast.nc"
+    damaged.write_bytes(damaged.read_bytes()[:1000])
+    with pytest.raises(IntegrityError, match=r"jump-off 2016: forecast.nc 1000 bytes, \d+ written"):
+        load_backtest(out)
+    capsys.readouterr()
+    assert main(["backtest", str(backtest_dir / "spec.toml"), "--out", str(out)]) == 0
+    log = capsys.readouterr().out
+    assert "jump-off 2016: recomputing, its results are damaged" in log and "back-tested 1 jump-offs" in log
+    xr.testing.assert_equal(load_backtest(out)[0].sel(jump_off=2016, drop=True), original[list(TARGETS)])
 
 
 @pytest.mark.slow  # refits at every jump-off
