@@ -85,8 +85,9 @@ def sample_scores(forecast: xr.Dataset, registered: xr.Dataset, levels: Sequence
     ensemble = samples.broadcast_like(ensemble).transpose(*obs.dims, "draw")
     crps = sr.crps_ensemble(obs.values, ensemble.values, m_axis=-1, estimator="pwm")
     below = (ensemble < obs).mean("draw") + 0.5 * (ensemble == obs).mean("draw")
-    cases["crps"] = obs.copy(data=np.asarray(crps)).where(obs.notnull())
-    cases["pit"] = below.where(obs.notnull())
+    scored = obs.notnull() & ensemble.notnull().all("draw")  # a registered value and a forecast
+    cases["crps"] = obs.copy(data=np.asarray(crps)).where(scored)
+    cases["pit"] = below.where(scored)
     return cases
 
 

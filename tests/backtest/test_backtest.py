@@ -114,6 +114,11 @@ def test_sample_scores_against_hand_computation():
             assert float(at["covered"]) == float(low <= y <= high)
     summary = pooled(cases)
     assert int(summary["n"].sel(horizon=3)) == 1
+    # a registered value without a forecast (the second jump-off's horizon 3) is no case: no PIT of 0
+    unforecast = forecast.copy(deep=True)
+    unforecast["births"][1, :, 2] = np.nan
+    missing = sample_scores(unforecast, registered, [0.9]).sel(target="births", jump_off=2005, horizon=3)
+    assert missing["pit"].isnull() and missing["crps"].isnull() and missing["covered"].isnull().all()
     covered = cases["covered"].sel(level=0.9, horizon=2).values
     assert float(summary["coverage"].sel(level=0.9, horizon=2)) == pytest.approx(covered.mean())
     assert float(summary["bias"].sel(horizon=1)) == pytest.approx(
