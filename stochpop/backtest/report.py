@@ -7,7 +7,10 @@ tables/summary.csv      horizons `SUMMARY_HORIZONS`, stochpop beside the SSB-lik
                         each level, the 80% interval score and CRPS, and their ratios to the baseline's
 tables/calibration.csv  coverage pooled over horizons 1..`CALIBRATION_HORIZON` per target (and all), with
                         the issue's target bands
-figures/coverage.png    coverage against nominal by horizon, per target (baseline's band dashed)
+tables/coverage.csv     per method, target (and all), horizon (and 1..`CALIBRATION_HORIZON`) and level:
+                        cases n, inside k, coverage k/n and its binomial band (`coverage_table`)
+figures/coverage.png    coverage against nominal by horizon with stochpop's binomial bands, per target and
+                        for all targets (baseline's band dashed)
 figures/pit.png         PIT histograms per target (horizons 1..`CALIBRATION_HORIZON`)
 figures/fan_<target>.png  each jump-off's 50/80/95% fan, the SSB-like lines and the registered path
 """
@@ -19,13 +22,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import xarray as xr
+from scipy import stats
 
 from stochpop.backtest.scores import pooled
-from stochpop.backtest.targets import TARGETS
+from stochpop.backtest.targets import MID_YEAR, TARGETS
 from stochpop.outputs.charts import BAND_COLOUR, HISTORY_COLOUR, fan_chart, save
 
 SUMMARY_HORIZONS = (1, 5, 10, 20)
 CALIBRATION_HORIZON = 10
+BAND_CONFIDENCE = 0.9
+"""The confidence of the binomial band around an observed coverage."""
 TITLES = {
     "total_population": "Population 1 January",
     "age_0_19": "Population 0-19",
@@ -39,6 +45,7 @@ TITLES = {
     "e0_female": "e0, women",
     "e0_male": "e0, men",
     "total_population_mid_year": "Population 1 July",
+    "all": "All targets",
 }
 BASELINE_COLOUR = "#c0392b"
 
@@ -116,19 +123,93 @@ def calibration_table(cases: xr.Dataset, max_horizon: int = CALIBRATION_HORIZON)
     return table.assign(horizons=f"1-{max_horizon}")
 
 
-def _coverage_figure(pooled_rows: pd.DataFrame, targets: Sequence[str]) -> plt.Figure:
+def coverage_band(
+    k: np.ndarray | pd.Series, n: np.ndarray | pd.Series, confidence: float = BAND_CONFIDENCE
+) -> tuple[np.ndarray, np.ndarray]:
+    """The Clopper-Pearson (exact) two-sided `confidence` interval for a binomial proportion, k of n inside
+    (arrays of one shape, n >= 1): the lower and upper bounds, shares in [0, 1]."""
+    k, n = np.asarray(k, dtype=float), np.asarray(n, dtype=float)
+    tail = (1 - confidence) / 2
+    low = np.where(k > 0, stats.beta.ppf(tail, k, n - k + 1), 0.0)  # beta(0, .) is NaN: bound 0
+    high = np.where(k < n, stats.beta.ppf(1 - tail, k + 1, n - k), 1.0)
+    return low, high
+
+
+def _counts(covered: xr.DataArray, keep: Sequence[str]) -> pd.DataFrame:
+    """n (cases with a registered value) and k (of them inside the interval) summed over every dim of
+    `covered` (0/1/NaN) but `keep`, tidy."""
+    over = [d for d in covered.dims if d not in keep]
+    n = covered.notnull().sum(over)
+    return xr.Dataset({"n": n, "k": covered.sum(over).astype(int)}).to_dataframe().reset_index()
+
+
+def _coverage_counts(covered: xr.DataArray, max_horizon: int) -> pd.DataFrame:
+    """`_counts` per target and horizon, over targets ("all") per horizon, and both over horizons
+    1..`max_horizon`; horizons as first_horizon..last_horizon."""
+    near = covered.sel(horizon=covered["horizon"] <= max_horizon)
+    last = int(near["horizon"].max())
+    by_horizon = [
+        _counts(covered, ("target", "horizon", "level")),
+        _counts(covered, ("horizon", "level")).assign(target="all"),
+    ]
+    over_horizons = [_counts(near, ("target", "level")), _counts(near, ("level",)).assign(target="all")]
+    frames = [f.assign(first_horizon=f["horizon"], last_horizon=f["horizon"]) for f in by_horizon]
+    frames += [f.assign(first_horizon=1, last_horizon=last) for f in over_horizons]
+    order = {t: i for i, t in enumerate((*TARGETS, MID_YEAR, "all"))}
+    table = pd.concat(frames, ignore_index=True).drop(columns="horizon")
+    return table.sort_values("target", key=lambda c: c.map(order), kind="stable")
+
+
+def coverage_table(
+    cases: Mapping[str, xr.Dataset],
+    max_horizon: int = CALIBRATION_HORIZON,
+    confidence: float = BAND_CONFIDENCE,
+) -> pd.DataFrame:
+    """Coverage with a binomial band, for every method of `cases` (`scores.*_scores`), target (and "all"
+    targets), horizon (first_horizon = last_horizon; and horizons 1..`max_horizon` pooled) and level.
+
+    n: cases with a registered value; k: of them inside the interval; coverage = k / n; band_low,
+    band_high: the Clopper-Pearson `confidence` interval for the true coverage (`coverage_band`);
+    against_nominal: "consistent" if the level lies inside the band, else "low" or "high". n and k are
+    plain counts, each case counted once: per horizon, where every jump-off has one case, the same as
+    `pooled` weighting jump-offs equally; over horizons, a jump-off counts by its registered horizons.
+
+    The band treats the cases as independent. They are not: one jump-off's cases at neighbouring horizons,
+    jump-offs whose windows overlap and targets of one projection miss together, so the band is too narrow
+    (a lower bound on the uncertainty). A first screen, not a test. Rows with n = 0 are left out."""
+    frames = [
+        _coverage_counts(scored["covered"], max_horizon).assign(method=method)
+        for method, scored in cases.items()
+    ]
+    table = pd.concat(frames, ignore_index=True)
+    table = table[table["n"] > 0].reset_index(drop=True)
+    table["coverage"] = table["k"] / table["n"]
+    table["band_low"], table["band_high"] = coverage_band(table["k"], table["n"], confidence)
+    table["against_nominal"] = np.select(
+        [table["band_high"] < table["level"], table["band_low"] > table["level"]],
+        ["low", "high"],
+        "consistent",
+    )
+    first = ["method", "target", "first_horizon", "last_horizon", "level", "n", "k"]
+    return table[[*first, *[c for c in table.columns if c not in first]]]
+
+
+def _coverage_figure(coverage_rows: pd.DataFrame, targets: Sequence[str]) -> plt.Figure:
+    """Per horizon, per target and for all targets: stochpop's coverage of each level with its band, the
+    nominal level, the baseline's coverage (`coverage_table` rows)."""
     fig, axes = plt.subplots(3, 4, figsize=(16, 10), constrained_layout=True, sharey=True)
-    for ax, target in zip(axes.ravel(), targets, strict=False):
-        rows = pooled_rows[pooled_rows["target"] == target]
+    by_horizon = coverage_rows[coverage_rows["first_horizon"] == coverage_rows["last_horizon"]]
+    for ax, target in zip(axes.ravel(), [*targets, "all"], strict=False):
+        rows = by_horizon[by_horizon["target"] == target]
         for i, (level, group) in enumerate(rows[rows["method"] == "stochpop"].groupby("level")):
             colour = plt.cm.Blues(0.45 + 0.25 * i)
-            ax.plot(
-                group["horizon"], group["coverage"], "o-", ms=3, color=colour, label=f"stochpop {level:.0%}"
-            )
+            horizon = group["last_horizon"]
+            ax.fill_between(horizon, group["band_low"], group["band_high"], color=colour, alpha=0.2, lw=0)
+            ax.plot(horizon, group["coverage"], "o-", ms=3, color=colour, label=f"stochpop {level:.0%}")
             ax.axhline(level, color=colour, lw=0.8, ls=":")
         baseline = rows[rows["method"] == "ssb-like"]
         ax.plot(
-            baseline["horizon"],
+            baseline["last_horizon"],
             baseline["coverage"],
             "s--",
             ms=3,
@@ -138,11 +219,15 @@ def _coverage_figure(pooled_rows: pd.DataFrame, targets: Sequence[str]) -> plt.F
         ax.set_title(TITLES.get(target, target), fontsize=10)
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3, lw=0.5)
-    for ax in axes.ravel()[len(targets) :]:
+    for ax in axes.ravel()[len(targets) + 1 :]:
         ax.axis("off")
     axes[0, 0].legend(frameon=False, fontsize=7, loc="lower left")
     fig.supxlabel("horizon (years after the jump-off)")
-    fig.supylabel("share of registered values inside the interval (dotted: nominal)")
+    fig.supylabel("share of registered values inside the interval")
+    fig.suptitle(
+        f"Coverage: stochpop (blue; shaded: its {BAND_CONFIDENCE:.0%} binomial band, too narrow as cases are "
+        "correlated), SSB-like H-L band (red), nominal (dotted)"
+    )
     return fig
 
 
@@ -212,6 +297,7 @@ def write_report(
         "pooled": pooled_rows,
         "summary": summary_table(pooled_rows),
         "calibration": calibration_table(cases["stochpop"]),
+        "coverage": coverage_table(cases),
     }
     written = []
     for name, table in tables.items():
@@ -219,7 +305,7 @@ def write_report(
         table.to_csv(path, index=False, float_format="%.10g")
         written.append(path)
     targets = [t for t in TARGETS if t in forecast]
-    written += save(_coverage_figure(pooled_rows, targets), figures_dir / "coverage", formats)
+    written += save(_coverage_figure(tables["coverage"], targets), figures_dir / "coverage", formats)
     written += save(
         _pit_figure(cases["stochpop"], targets, CALIBRATION_HORIZON), figures_dir / "pit", formats
     )
