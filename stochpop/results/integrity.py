@@ -9,11 +9,15 @@ times SHA-256's speed here, so verifying a store costs a small share of computin
 """
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import google_crc32c
+import numpy as np
 
+Content = bytes | np.ndarray
+"""File contents: bytes, or a 1-d uint8 array of them (zarr's buffers, not copied)."""
 RECORD = "integrity.json"
 BLOCK = 2**22
 """Bytes read at a time when a stored file is checked."""
@@ -27,7 +31,7 @@ class IntegrityError(StoreError):
     """Stored results are damaged or incomplete; the message names the damaged pieces."""
 
 
-def checksum(content: bytes) -> str:
+def checksum(content: Content) -> str:
     """CRC-32C of `content`, 8 hexadecimal digits."""
     return f"{google_crc32c.value(content):08x}"
 
@@ -41,7 +45,7 @@ def file_checksum(path: Path) -> str:
     return crc.hexdigest().decode()
 
 
-def write_record(directory: Path, files: dict[str, bytes], **facts: Any) -> None:
+def write_record(directory: Path, files: Mapping[str, Content], **facts: Any) -> None:
     """Record, in `directory/RECORD`, the size and CRC-32C of `files` (relative name -> the content just
     written there) and `facts` (JSON-serialisable, e.g. the path range a chunk holds)."""
     entries = {name: {"size": len(content), "crc32c": checksum(content)} for name, content in files.items()}

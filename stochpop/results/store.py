@@ -22,6 +22,7 @@ import zarr
 
 from stochpop.results.integrity import (
     RECORD,
+    Content,
     IntegrityError,
     StoreError,
     damaged_files,
@@ -84,7 +85,7 @@ def compute_and_write(chunk_fn: ChunkFn, start: int, stop: int, store: Path) -> 
         zarr_format=ZARR_FORMAT,
         encoding=encoding,
     )
-    files = {key: buffer.to_bytes() for key, buffer in buffers.items()}
+    files = {key: buffer.as_numpy_array() for key, buffer in buffers.items()}  # views, not copies
     variables = {
         name: {"shape": list(v.shape), "dtype": str(v.dtype)} for name, v in dataset.data_vars.items()
     }
@@ -102,11 +103,11 @@ def compute_and_write(chunk_fn: ChunkFn, start: int, stop: int, store: Path) -> 
     return final
 
 
-def write_file(path: Path, content: bytes) -> None:
+def write_file(path: Path, content: Content) -> None:
     """Write `content` to `path`, creating its folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as file:
-        file.write(content)
+        file.write(content if isinstance(content, bytes) else content.data)
 
 
 def check_manifest(store: Path, n_paths: int, chunk_size: int, identity: dict | None) -> None:

@@ -62,8 +62,8 @@ def run_chunks(
             except KilledWorker:
                 chunk = futures[future]
                 raise StoreError(
-                    f"{chunk_store(store, chunk.start, chunk.stop)}: the Dask workers computing paths "
-                    f"{chunk.start}-{chunk.stop - 1} died every time they tried (memory? killed?); the "
+                    f"{chunk_store(store, chunk.start, chunk.stop)}: Dask workers died while they held paths "
+                    f"{chunk.start}-{chunk.stop - 1}, as often as Dask allows (out of memory? killed?); the "
                     "chunks written are kept, and a rerun resumes from them"
                 ) from None
             if on_chunk:
