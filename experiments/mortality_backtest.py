@@ -26,6 +26,7 @@ from stochpop.backtest.mortality import (
     MODELS,
     WINDOW,
     MortalityBacktest,
+    forecasts,
     models,
     mortality_backtest,
 )
@@ -127,9 +128,8 @@ def main() -> None:
         flush=True,
     )
     start = time.perf_counter()
-    result = mortality_backtest(
-        data, chosen, jump_offs, args.horizon, args.paths, args.seed, LEVELS, args.workers, print
-    )
+    forecast = forecasts(data, chosen, jump_offs, args.horizon, args.paths, args.seed, args.workers, print)
+    result = mortality_backtest(forecast, data, LEVELS)
     print(f"forecasts and scores in {time.perf_counter() - start:.0f} s")
 
     out = Path(args.out)

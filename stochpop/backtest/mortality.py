@@ -253,17 +253,8 @@ class MortalityBacktest(NamedTuple):
 
 
 def mortality_backtest(
-    data: CountryData,
-    chosen: Mapping[str, Model],
-    jump_offs: Sequence[int],
-    horizon: int = 20,
-    n_paths: int = 1000,
-    seed: int = 0,
-    levels: Sequence[float] = LEVELS,
-    workers: int = 1,
-    log: Callable[[str], None] = print,
+    forecast: xr.DataArray, data: CountryData, levels: Sequence[float] = LEVELS
 ) -> MortalityBacktest:
-    """Forecast e0 from every jump-off with every model (`forecasts`) and score them on the same cases."""
-    forecast = forecasts(data, chosen, jump_offs, horizon, n_paths, seed, workers, log)
+    """`forecasts` (e0 from every jump-off with every model) scored on the same cases against `data`."""
     cases = score_cases(forecast, data, levels)
     return MortalityBacktest(forecast, cases, pooled_tables(cases))

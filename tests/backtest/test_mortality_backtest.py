@@ -36,9 +36,8 @@ def demo():
 def references(demo):
     """The two references from jump-offs 2010 and 2014 (data to 2024: the 2014 horizons stop at 11)."""
     chosen = models(["lee_carter", "rw_drift"], window=20)
-    return mortality_backtest(
-        demo, chosen, [2010, 2014], horizon=12, n_paths=300, seed=3, workers=0, log=_quiet
-    )
+    forecast = forecasts(demo, chosen, [2010, 2014], horizon=12, n_paths=300, seed=3, workers=0, log=_quiet)
+    return mortality_backtest(forecast, demo)
 
 
 def test_rw_drift_draws_follow_the_random_walk_with_drift_formula(demo):
@@ -110,7 +109,8 @@ def test_a_case_scores_as_sample_scores_and_by_hand(demo, references):
 def test_coherent_model_in_the_jump_offs_processes(demo):
     chosen = models(window=20, settings=FitSettings(warmup=100, samples=100), jump_off="observed")
     # 100 + 100 draws: the fits' diagnostic warnings (in the jump-offs' processes) are not the point
-    result = mortality_backtest(demo, chosen, [2008, 2012], horizon=10, n_paths=200, log=_quiet)
+    forecast = forecasts(demo, chosen, [2008, 2012], horizon=10, n_paths=200, log=_quiet)
+    result = mortality_backtest(forecast, demo)
     assert list(result.forecast["model"].values) == ["coherent", "lee_carter", "rw_drift"]
     assert np.isfinite(result.forecast.values).all()
     assert result.cases["crps"].notnull().all()
