@@ -40,22 +40,27 @@ class RunDirectory:
 
     @property
     def spec_file(self) -> Path:
+        """The specification as run."""
         return self.path / "spec.json"
 
     @property
     def fits_file(self) -> Path:
+        """Each fit's wall time, diagnostics and seed."""
         return self.path / "fits.json"
 
     @property
     def store(self) -> Path:
+        """The paths' zarr store (`stochpop.results.store`)."""
         return self.path / "paths.zarr"
 
     @property
     def tables(self) -> Path:
+        """The summary tables."""
         return self.path / "tables"
 
     @property
     def figures(self) -> Path:
+        """The fan charts and pyramids."""
         return self.path / "figures"
 
     @property

@@ -75,6 +75,8 @@ class SpecError(ValueError):
 
 @dataclass(frozen=True)
 class DataSpec:
+    """[data]: the country's data (`source` "demo" or "hmd-hfd"), the demo's seed, the data folder."""
+
     source: str = "demo"
     seed: int = 0
     path: str | None = None
@@ -82,6 +84,8 @@ class DataSpec:
 
 @dataclass(frozen=True)
 class ProjectionSpec:
+    """[projection]: the jump-off (1 January), the years projected, "net" or "gross" migration."""
+
     jump_off: int = 2025
     horizon: int = 75
     migration: str = "net"
@@ -89,6 +93,8 @@ class ProjectionSpec:
 
 @dataclass(frozen=True)
 class PathsSpec:
+    """[paths]: how many paths, their seed, paths per Dask task, worker processes (0: none)."""
+
     n: int = 1000
     seed: int = 0
     chunk_size: int = 500
@@ -97,6 +103,9 @@ class PathsSpec:
 
 @dataclass(frozen=True)
 class MortalitySpec:
+    """[mortality]: the model ("coherent" or "lee-carter"), first fitted year, product components,
+    Student-t degrees of freedom of its shocks (0: normal), likelihood ("negbin" or "poisson")."""
+
     model: str = "coherent"
     first_year: int = 1990
     components: int = 2
@@ -106,6 +115,8 @@ class MortalitySpec:
 
 @dataclass(frozen=True)
 class FertilitySpec:
+    """[fertility]: first fitted year; prior median and log-scale sd of the long-run TFR."""
+
     first_year: int = 1990
     long_run_tfr: float = 1.75
     long_run_log_sd: float = 0.12
@@ -113,11 +124,16 @@ class FertilitySpec:
 
 @dataclass(frozen=True)
 class MigrationSpec:
+    """[migration]: first fitted year."""
+
     first_year: int = 1990
 
 
 @dataclass(frozen=True)
 class OutputSpec:
+    """[outputs]: reporting quantiles, L/M/H variant levels, SSB alternatives (and paths for their rate
+    quantiles), pyramid years, figure and table formats."""
+
     quantiles: tuple[float, ...] = DEFAULT_QUANTILES
     variants: tuple[float, ...] = (0.1, 0.5, 0.9)
     alternatives: tuple[str, ...] = TABLE_4_2
@@ -129,6 +145,9 @@ class OutputSpec:
 
 @dataclass(frozen=True)
 class BacktestSpec:
+    """[backtest]: jump-offs (first:last:step), years projected from each, fit window, paths, levels
+    scored, R-hat above which a refit restarts once (0: never)."""
+
     jump_offs: str = "1990:2018:2"
     horizon: int = 20
     window: int = 25
