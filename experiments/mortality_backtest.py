@@ -52,6 +52,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated, of " + ",".join(MODELS))
     parser.add_argument("--jump-off-mode", choices=("fitted", "observed"), help="coherent model's jump_off")
     parser.add_argument("--likelihood", choices=("negbin", "poisson"), help="coherent model's likelihood")
+    parser.add_argument("--ratio", choices=("stationary", "walk"), help="coherent model's ratio indices")
     parser.add_argument("--n-product", type=int, help="coherent model's random-walk components")
     parser.add_argument("--n-ratio", type=int, help="coherent model's AR(1) components")
     parser.add_argument("--seed", type=int, default=0)
@@ -115,6 +116,7 @@ def main() -> None:
             "likelihood": args.likelihood,
             "n_product": args.n_product,
             "n_ratio": args.n_ratio,
+            "ratio": args.ratio,
         }.items()
         if value is not None
     }

@@ -110,23 +110,26 @@ def _index_parts(
 
 
 def empirical_bayes_scales(
-    k: np.ndarray, info: np.ndarray, phi: np.ndarray | None
+    k: np.ndarray, info: np.ndarray, phi: np.ndarray | None, drift: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Innovation scale (and drift, for random walks) of each index from its noisy reference path k (K, T)
-    with Fisher information info (K, T): maximise the marginal likelihood
+    """Innovation scale (and drift, for random walks with `drift`) of each index from its noisy reference
+    path k (K, T) with Fisher information info (K, T): maximise the marginal likelihood
     eta_hat_j ~ N(location trend_j, s^2 + 1 / gamma_j). Returns (location, scale), each (K,); location is
-    0 for AR(1)s (phi (K,); None for random walks)."""
+    0 for AR(1)s (phi (K,); None for random walks) and for random walks without drift."""
+    with_location = phi is None and drift
     locations, scales = [], []
     for i, (_, eta_hat, gamma, trend) in enumerate(_index_parts(k, info, phi)):
 
         def negative_log_marginal(x: np.ndarray, eta_hat=eta_hat, gamma=gamma, trend=trend) -> float:
-            variance = np.exp(2 * x[1]) + 1 / gamma
-            return 0.5 * float(np.sum(np.log(variance) + (eta_hat - x[0] * trend) ** 2 / variance))
+            location = x[0] if with_location else 0.0
+            variance = np.exp(2 * x[-1]) + 1 / gamma
+            return 0.5 * float(np.sum(np.log(variance) + (eta_hat - location * trend) ** 2 / variance))
 
-        spread = float(np.std(np.diff(k[i]))) + 1e-6
-        result = minimize(negative_log_marginal, np.array([0.0, np.log(spread)]), method="Nelder-Mead")
-        locations.append(result.x[0] if phi is None else 0.0)
-        scales.append(float(np.exp(result.x[1])))
+        spread = np.log(float(np.std(np.diff(k[i]))) + 1e-6)
+        start = np.array([0.0, spread] if with_location else [spread])
+        result = minimize(negative_log_marginal, start, method="Nelder-Mead")
+        locations.append(result.x[0] if with_location else 0.0)
+        scales.append(float(np.exp(result.x[-1])))
     return np.asarray(locations), np.asarray(scales)
 
 

@@ -12,7 +12,10 @@ s = F, M), D deaths and E exposures (person-years) of ages 0..100:
     k_rj(t) = phi_j k_rj(t-1) + tau_j u_j(t)                  stationary AR(1) around 0, |phi| < 1
 
 The product (general level) trends; the ratio (the sex gap) reverts to its fitted-period mean exp(a_r),
-so the sexes cannot diverge. Loadings b are piecewise linear in age between `LOADING_NODES` (27 nodes,
+so the sexes cannot diverge. Or, with random-walk ratios (`CoherentLeeCarter(ratio="walk")`),
+    k_rj(t) = k_rj(t-1) + tau_j u_j(t)                        random walk without drift (phi = 1)
+the sex gap keeps its jump-off level in expectation and its uncertainty grows with the horizon.
+Loadings b are piecewise linear in age between `LOADING_NODES` (27 nodes,
 dense at young ages; a smoothed Lee-Carter as in Delwarde, Denuit & Eilers 2007), levels a are free at
 every age.
 
@@ -51,7 +54,7 @@ from stochpop.components.mortality.indices import (
     random_walk_log_density,
 )
 from stochpop.components.mortality.parameters import Params, product_ratio_log_rates
-from stochpop.components.mortality.reference import Frame
+from stochpop.components.mortality.reference import Frame, is_ratio_walk
 
 Array = jax.Array
 
@@ -60,13 +63,14 @@ DEFAULT_NU = 5.0
 LIKELIHOODS = ("negbin", "poisson")
 
 
-def log_prior(params: Params) -> Array:
+def log_prior(params: Params, ratio_walk: bool = False) -> Array:
     """log prior density of the natural parameters except the time indices:
 
     a_p(x) ~ N(-5, 5), a_r(x) ~ N(0, 1), b_p1(x) ~ N(1, 2), other b(x) ~ N(0, 1) (they have rms 1;
     this also bounds the scale trade-off b_i k_i of weak components), drift_i ~ N(0, 0.1),
-    sigma_i ~ HalfNormal(0.1), phi_j ~ U(-1, 1), tau_j ~ HalfNormal(0.1); sqrt(dispersion) ~
-    HalfNormal(0.2) enters with its coordinate (`natural_parameters`).
+    sigma_i ~ HalfNormal(0.1), phi_j ~ U(-1, 1) (none for random-walk ratios: phi = 1),
+    tau_j ~ HalfNormal(0.1); sqrt(dispersion) ~ HalfNormal(0.2) enters with its coordinate
+    (`natural_parameters`).
     """
     b_p_mean = jnp.zeros_like(params.b_p).at[0].set(1.0)
     b_p_sd = jnp.ones_like(params.b_p).at[0].set(2.0)
@@ -78,7 +82,7 @@ def log_prior(params: Params) -> Array:
         + dist.Normal(0.0, 0.1).log_prob(params.drift).sum()
         + dist.HalfNormal(0.1).log_prob(params.sigma).sum()
         + dist.HalfNormal(0.1).log_prob(params.tau).sum()
-        + dist.Uniform(-1.0, 1.0).log_prob(params.phi).sum()
+        + (0.0 if ratio_walk else dist.Uniform(-1.0, 1.0).log_prob(params.phi).sum())
     )
 
 
@@ -105,7 +109,7 @@ def death_distribution(params: Params, exposure: Array, likelihood: str) -> dist
 
 def coordinate_shapes(frame: Frame, likelihood: str) -> dict[str, tuple[int, ...]]:
     """Shapes of the model's standardised coordinates (see `natural_parameters`); the dispersion only
-    for the negative binomial likelihood."""
+    for the negative binomial likelihood, phi only for stationary ratios."""
     ref = frame.reference
     n_product, n_ages = np.shape(ref.b_p)
     n_ratio = np.shape(ref.b_r)[0]
@@ -119,7 +123,7 @@ def coordinate_shapes(frame: Frame, likelihood: str) -> dict[str, tuple[int, ...
         "k_r": (n_ratio, n_steps),
         "drift": (n_product,),
         "sigma": (n_product,),
-        "phi": (n_ratio,),
+        **({} if is_ratio_walk(ref) else {"phi": (n_ratio,)}),
         "tau": (n_ratio,),
         **({"dispersion": ()} if likelihood == "negbin" else {}),
     }
@@ -163,21 +167,23 @@ def natural_parameters(coords: dict[str, Array], frame: Frame, nu: float | None)
     else:  # Poisson
         dispersion, log_jac_cv = jnp.zeros(()), 0.0
     sigma, tau = jnp.exp(log_sigma), jnp.exp(log_tau)
-    phi = jnp.tanh(jnp.arctanh(ref.phi) + sc.phi * coords["phi"])
+    walk = "phi" not in coords  # random-walk ratios (`coordinate_shapes`): phi = 1
+    phi = jnp.ones_like(tau) if walk else jnp.tanh(jnp.arctanh(ref.phi) + sc.phi * coords["phi"])
     k_p, log_jac_k_p = index_from_coordinates(coords["k_p"], drift, sigma, frame.index_p)
     k_r, log_jac_k_r = index_from_coordinates(coords["k_r"], jnp.zeros_like(tau), tau, frame.index_r)
     a_p, a_r = 0.5 * (levels[0] + levels[1]), 0.5 * (levels[1] - levels[0])
     params = Params(a_p, b_p, k_p, a_r, b_r, k_r, drift, sigma, phi, tau, dispersion)
     log_density = (
-        log_prior(params)
+        log_prior(params, walk)
         + random_walk_log_density(k_p, drift, sigma, nu)
-        + ar1_centred_log_density(k_r, phi, tau)
+        + (random_walk_log_density(k_r, jnp.zeros_like(tau), tau, None) if walk else 0.0)
+        + (0.0 if walk else ar1_centred_log_density(k_r, phi, tau))
         + log_fixed_p
         + log_fixed_r
         + log_sigma.sum()
         + log_tau.sum()
         + log_jac_cv
-        + jnp.log1p(-(phi**2)).sum()
+        + (0.0 if walk else jnp.log1p(-(phi**2)).sum())
         + log_jac_k_p
         + log_jac_k_r
     )

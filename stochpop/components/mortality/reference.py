@@ -89,6 +89,7 @@ def reference_fit(
     n_ratio: int,
     basis: np.ndarray,
     max_iterations: int = 3000,
+    ratio_walk: bool = False,
 ) -> Params:
     """Poisson maximum likelihood of the product-ratio model (Brouhns et al. 2002 for two sexes), L-BFGS,
     with loadings b = beta @ basis.T (basis (age, node), `loading_basis`).
@@ -97,6 +98,7 @@ def reference_fit(
     normalisation (`normalise_components`). Time-series parameters: phi by least squares on the ML ratio
     indices (clipped to +-0.95), drift, sigma and tau by empirical Bayes (`empirical_bayes_scales`, which
     discounts the sampling noise of the ML indices), dispersion by moments of the Pearson residuals.
+    `ratio_walk`: the ratio indices are random walks without drift, marked by phi = 1 (`is_ratio_walk`).
     The result seeds and preconditions NUTS and fixes the identification (`identification`).
     """
     log_m = filled_log_rates(deaths, exposure)
@@ -130,11 +132,19 @@ def reference_fit(
 
     mu = exposure * np.exp(np.asarray(product_ratio_log_rates(a_p, b_p, k_p, a_r, b_r, k_r)))
     dispersion = np.asarray(max(float(((deaths - mu) ** 2 - mu).sum() / (mu**2).sum()), 1e-4))
-    phi = np.clip((k_r[:, 1:] * k_r[:, :-1]).sum(1) / (k_r[:, :-1] ** 2).sum(1), -0.95, 0.95)
+    if ratio_walk:
+        phi = np.ones(n_ratio)
+    else:
+        phi = np.clip((k_r[:, 1:] * k_r[:, :-1]).sum(1) / (k_r[:, :-1] ** 2).sum(1), -0.95, 0.95)
     partial = Params(a_p, b_p, k_p, a_r, b_r, k_r, None, None, phi, None, dispersion)
     info = fisher_information(partial, exposure).sum(1)  # (year, age)
     drift, sigma = empirical_bayes_scales(k_p, np.einsum("tx,ix->it", info, b_p**2), None)
-    _, tau = empirical_bayes_scales(k_r, np.einsum("tx,jx->jt", info, b_r**2), phi)
+    info_r = np.einsum("tx,jx->jt", info, b_r**2)
+    _, tau = (
+        empirical_bayes_scales(k_r, info_r, None, drift=False)
+        if ratio_walk
+        else (empirical_bayes_scales(k_r, info_r, phi))
+    )
     return partial._replace(drift=drift, sigma=sigma, tau=tau)
 
 
@@ -199,6 +209,7 @@ def make_frame(reference: Params, exposure: np.ndarray) -> Frame:
     info_k_p = np.einsum("tx,ix->it", by_year_age, reference.b_p**2)
     info_k_r = np.einsum("tx,jx->jt", by_year_age, reference.b_r**2)
     phi = np.asarray(reference.phi)
+    walk = is_ratio_walk(reference)
     loadings = loading_basis(np.arange(np.shape(reference.a_p)[0]))
     squares = loadings**2
     scale = Params(
@@ -210,7 +221,7 @@ def make_frame(reference: Params, exposure: np.ndarray) -> Frame:
         k_r=None,
         drift=np.asarray(reference.sigma) / math.sqrt(n_years - 1),
         sigma=np.full(np.shape(reference.sigma), 1 / math.sqrt(2 * (n_years - 1))),
-        phi=1 / np.sqrt(n_years * (1 - phi**2)),
+        phi=np.ones_like(phi) if walk else 1 / np.sqrt(n_years * (1 - phi**2)),
         tau=np.full(np.shape(reference.tau), 1 / math.sqrt(2 * n_years)),
         dispersion=np.asarray(0.1),
     )
@@ -226,8 +237,15 @@ def make_frame(reference: Params, exposure: np.ndarray) -> Frame:
         constraint_basis(scale.b_p, np.einsum("xn,ixc->inc", loadings, dirs_p)),
         constraint_basis(scale.b_r, np.einsum("xn,ixc->inc", loadings, dirs_r)),
         index_coordinates(np.asarray(reference.k_p), info_k_p, np.asarray(reference.sigma), None),
-        index_coordinates(np.asarray(reference.k_r), info_k_r, np.asarray(reference.tau), phi),
+        index_coordinates(
+            np.asarray(reference.k_r), info_k_r, np.asarray(reference.tau), None if walk else phi
+        ),
     )
+
+
+def is_ratio_walk(reference: Params) -> bool:
+    """Whether the reference's ratio indices are random walks (`reference_fit(ratio_walk=True)`: phi = 1)."""
+    return bool(np.all(np.asarray(reference.phi) == 1.0))
 
 
 def frame_from_idata(idata: az.InferenceData) -> Frame:
