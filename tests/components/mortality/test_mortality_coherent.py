@@ -162,6 +162,25 @@ def test_component_rebuilt_from_its_fit(norway):
     assert set(shares) == set(SEXES) and all(0 <= s <= 1 for s in shares.values())
 
 
+@pytest.mark.slow
+def test_random_walk_ratios_hold_the_gap_and_widen_it_linearly(norway):
+    """ratio="walk": phi is 1, the ratio index keeps its jump-off value in expectation, and its variance
+    over paths grows by E[tau^2] a year (Var k_r(T+h) = Var k_r(T) + h E[tau^2], innovations independent
+    of the jump-off), checked on 4000 paths."""
+    component = M.CoherentLeeCarter(last_year=LAST_FIT_YEAR, ratio="walk")
+    idata = _quietly(component.fit, norway, FitSettings(warmup=300, samples=300))
+    posterior = idata.posterior
+    assert "phi_z" not in posterior and np.all(posterior["phi"].values == 1.0)
+    assert component_from_posterior(idata) == component
+    drivers = component.drivers(idata, [LAST_FIT_YEAR + 10, LAST_FIT_YEAR + 40], 4000, jax.random.PRNGKey(2))
+    k_r = np.asarray(drivers.series["k_r"])[..., 0]  # (draw, year)
+    start = posterior["k_r"].values[..., 0, -1].ravel()
+    tau2 = float((posterior["tau"].values[..., 0] ** 2).mean())
+    assert abs(k_r.mean(0) - start.mean()).max() < 4 * np.sqrt(k_r.var(0) / k_r.shape[0]).max()
+    growth = (k_r[:, 1].var() - k_r[:, 0].var()) / 30
+    assert growth == pytest.approx(tau2, rel=0.15)
+
+
 # ---------------------------------------------------------------------------------------------------
 # Simulation and recovery
 
