@@ -32,7 +32,13 @@ def build_components(spec: Spec, data: CountryData) -> dict[str, Component]:
     if m.model == "coherent":
         nu = m.shock_df if m.shock_df > 0 else None
         mortality = CoherentLeeCarter(
-            n_product=m.components, first_year=m.first_year, last_year=last, nu=nu, likelihood=m.likelihood
+            n_product=m.components,
+            first_year=m.first_year,
+            last_year=last,
+            nu=nu,
+            likelihood=m.likelihood,
+            jump_off=m.jump_off,
+            ratio=m.ratio,
         )
     else:
         mortality = LeeCarter(first_year=m.first_year, last_year=last)

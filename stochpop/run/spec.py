@@ -29,6 +29,8 @@
     components = 2           # product components (coherent only)
     shock_df = 5.0           # Student-t degrees of freedom of the product innovations (0: normal)
     likelihood = "negbin"    # death counts: "negbin" or "poisson" (coherent only)
+    jump_off = "fitted"      # coherent: paths start from the fitted rates, or "observed" ones
+    ratio = "stationary"     # coherent: AR(1) sex-ratio indices, or "walk" (random walks)
 
     [fertility]
     first_year = 1990
@@ -104,13 +106,17 @@ class PathsSpec:
 @dataclass(frozen=True)
 class MortalitySpec:
     """[mortality]: the model ("coherent" or "lee-carter"), first fitted year, product components,
-    Student-t degrees of freedom of its shocks (0: normal), likelihood ("negbin" or "poisson")."""
+    Student-t degrees of freedom of its shocks (0: normal), likelihood ("negbin" or "poisson"); for the
+    coherent model, its jump-off ("fitted" or "observed" rates) and sex-ratio indices ("stationary" or
+    "walk") (`CoherentLeeCarter`)."""
 
     model: str = "coherent"
     first_year: int = 1990
     components: int = 2
     shock_df: float = 5.0
     likelihood: str = "negbin"
+    jump_off: str = "fitted"
+    ratio: str = "stationary"
 
 
 @dataclass(frozen=True)
@@ -202,6 +208,8 @@ CHOICES = {
     ("fit", "method"): ("nuts", "svi"),
     ("mortality", "model"): ("coherent", "lee-carter"),
     ("mortality", "likelihood"): ("negbin", "poisson"),
+    ("mortality", "jump_off"): ("fitted", "observed"),
+    ("mortality", "ratio"): ("stationary", "walk"),
 }
 AT_LEAST = {
     ("projection", "horizon"): 1,

@@ -3,6 +3,8 @@
 import pytest
 
 from stochpop.cli import main
+from stochpop.data.demo import demo_country
+from stochpop.run.inputs import build_components
 from stochpop.run.spec import SpecError, load_spec, parse_spec, spec_from_dict, spec_to_dict
 
 
@@ -28,6 +30,8 @@ from stochpop.run.spec import SpecError, load_spec, parse_spec, spec_from_dict, 
         ("[outputs]\npyramid_years = [1900]\n", r"outputs.pyramid_years: \[1900\] outside the projection"),
         ("[outputs]\ntable_formats = ['xlsx']\n", r"outputs.table_formats: \['xlsx'\] not among"),
         ("[mortality]\nshock_df = 1.5\n", r"mortality.shock_df: 0 \(normal\) or above 2"),
+        ("[mortality]\nratio = 'trend'\n", r"mortality.ratio: 'trend' is not one of"),
+        ("[mortality]\njump_off = 'registered'\n", r"mortality.jump_off: 'registered' is not one of"),
     ],
 )
 def test_invalid_specs_name_the_key(text, message):
@@ -46,6 +50,9 @@ def test_shipped_specs_parse_and_round_trip():
     defaults = parse_spec("")
     assert defaults.pyramid_years == (2025 + 37, 2100) and defaults.fit.chains == 2
     assert parse_spec("[fit]\ndense_mass = true\n").fit.dense_mass is True
+    walk = parse_spec("[mortality]\nratio = 'walk'\njump_off = 'observed'\n")
+    mortality = build_components(walk, demo_country())["mortality"]
+    assert (mortality.ratio, mortality.jump_off) == ("walk", "observed")
 
 
 def test_run_with_bad_spec_fails_cleanly(tmp_path, capsys):
