@@ -8,7 +8,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
-from scipy.special import logsumexp
 
 from stochpop.components.contract import Drivers, MortalityValues, cast_options, component_attrs
 from stochpop.components.fitting import constant_values
@@ -135,16 +134,11 @@ def reestimate_indices(
     iterations: int = 30,
 ) -> np.ndarray:
     """Lee-Carter's second stage: k(t) (sex, year) such that sum_x E exp(a + b k) = sum_x D each year
-    (Newton's method on the log of both sides, all sexes and years at once: the log of the expected total
-    is nearly linear in k, where the totals themselves are exponential and Newton on them can overshoot
-    to overflow from a distant start). a, b: (sex, age); deaths, exposure: (year, sex, age)."""
-    with np.errstate(divide="ignore"):  # -inf where there is no exposure: such ages add nothing
-        log_exposure = np.log(np.moveaxis(exposure, 0, 1))  # (sex, year, age)
-    log_total = np.log(np.moveaxis(deaths, 0, 1).sum(-1))
+    (Newton's method, all sexes and years at once). a, b: (sex, age); deaths, exposure: (year, sex, age)."""
+    exposure = np.moveaxis(exposure, 0, 1)  # (sex, year, age)
+    total = np.moveaxis(deaths, 0, 1).sum(-1)
     k = k.copy()
     for _ in range(iterations):
-        log_fitted = log_exposure + a[:, None] + b[:, None] * k[..., None]
-        log_sum = logsumexp(log_fitted, axis=-1)
-        slope = (np.exp(log_fitted - log_sum[..., None]) * b[:, None]).sum(-1)  # d log_sum / dk
-        k -= (log_sum - log_total) / slope
+        fitted = exposure * np.exp(a[:, None] + b[:, None] * k[..., None])
+        k -= (fitted.sum(-1) - total) / (fitted * b[:, None]).sum(-1)
     return k

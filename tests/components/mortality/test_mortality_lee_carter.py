@@ -2,11 +2,8 @@
 
 import jax
 import numpy as np
-import pytest
-from scipy.optimize import brentq
 
 from stochpop.components.mortality import LeeCarter
-from stochpop.components.mortality.lee_carter import reestimate_indices
 from stochpop.components.registry import component_from_posterior
 from stochpop.components.settings import FitSettings
 
@@ -38,25 +35,3 @@ def test_lee_carter_rebuilt_from_its_fit(norway):
     rebuilt = component_from_posterior(idata)
     assert rebuilt == component and hash(rebuilt) == hash(component)
     assert type(rebuilt.first_year) is int and type(rebuilt.last_year) is int
-
-
-def test_second_stage_indices_match_a_root_finder_from_a_distant_start():
-    """k(t) with sum_x E exp(a + b k) = sum_x D, against scipy's brentq per sex and year, from a start 60
-    units below the roots (Newton on the totals themselves overshoots to overflow from there)."""
-    rng = np.random.default_rng(0)
-    ages = np.arange(101)
-    a = np.stack([np.linspace(-9.0, -0.7, ages.size)] * 2)  # (sex, age)
-    concentrated = np.where((ages >= 60) & (ages < 65), 0.2, 0.0)  # b summing to 1 over five ages
-    b = np.stack([np.full(ages.size, 0.01), concentrated])
-    exposure = rng.uniform(1e3, 1e5, (4, 2, ages.size))  # (year, sex, age)
-    exposure[0, 1, -3:] = 0.0  # no one at the oldest ages: they add nothing
-    true_k = rng.uniform(-20.0, 20.0, (2, 4))  # (sex, year)
-    deaths = exposure * np.exp(a[None] + b[None] * true_k.T[..., None])
-    found = reestimate_indices(a, b, true_k - 60.0, deaths, exposure)
-
-    def excess(k: float, sex: int, year: int) -> float:
-        return float((exposure[year, sex] * np.exp(a[sex] + b[sex] * k)).sum() - deaths[year, sex].sum())
-
-    for sex, year in np.ndindex(2, 4):
-        root = brentq(excess, -200.0, 200.0, args=(sex, year), xtol=1e-12)
-        assert found[sex, year] == pytest.approx(root, abs=1e-8)
