@@ -174,7 +174,10 @@ def verify_store(store: str | Path, contents: bool = True) -> list[ChunkDamage]:
     in path order (empty if the store is whole). `contents=False` checks only that each chunk is there
     with its record (no file is read). The chunks are read on a thread per usable core."""
     store = Path(store)
-    bounds = _layout(store)
+    return _damaged_chunks(store, _layout(store), contents)
+
+
+def _damaged_chunks(store: Path, bounds: list[tuple[int, int]], contents: bool) -> list[ChunkDamage]:
     with ThreadPoolExecutor(usable_cores()) as pool:
         found = pool.map(lambda b: _chunk_damage(store, b[0], b[1], contents), bounds)
         return [d for d in found if d is not None]
@@ -184,15 +187,16 @@ def require_whole(store: str | Path, contents: bool = True) -> list[Path]:
     """The chunk stores of a whole run, in path order; IntegrityError (one line naming the damaged or
     missing chunks) otherwise. See `verify_store`."""
     store = Path(store)
-    damaged = verify_store(store, contents)
+    bounds = _layout(store)
+    damaged = _damaged_chunks(store, bounds, contents)
     if damaged:
         shown = "; ".join(str(d) for d in damaged[:3])
         more = f"; and {len(damaged) - 3} more" if len(damaged) > 3 else ""
         raise IntegrityError(
-            f"{store}: {len(damaged)} of {len(_layout(store))} chunks damaged or missing: {shown}{more} "
+            f"{store}: {len(damaged)} of {len(bounds)} chunks damaged or missing: {shown}{more} "
             "(`stochpop verify DIR` lists them, `stochpop project DIR` recomputes them)"
         )
-    return [chunk_store(store, a, b) for a, b in _layout(store)]
+    return [chunk_store(store, a, b) for a, b in bounds]
 
 
 def chunk_paths(store: str | Path) -> list[Path]:

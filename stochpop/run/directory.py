@@ -12,8 +12,7 @@ figures/                fan charts and pyramids
 import json
 import os
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,12 +67,10 @@ class RunDirectory:
         """Where each component's posterior is saved: posteriors/<name>.nc, in `COMPONENTS` order."""
         return {name: self.path / "posteriors" / f"{name}.nc" for name in COMPONENTS}
 
-    @contextmanager
-    def lock(self, command: str) -> Iterator[None]:
+    def lock(self, command: str) -> AbstractContextManager[None]:
         """Hold the directory for `command` (e.g. "project") while writing; RunLockedError naming the
         holder if another process writes here (`stochpop.run.lock`)."""
-        with run_lock(self.path, command):
-            yield
+        return run_lock(self.path, command)
 
     def write_spec(self, spec: Spec) -> None:
         """Record `spec` as the run's specification (creating the directory)."""
