@@ -176,8 +176,11 @@ def natural_parameters(coords: dict[str, Array], frame: Frame, nu: float | None)
     log_density = (
         log_prior(params, walk)
         + random_walk_log_density(k_p, drift, sigma, nu)
-        + (random_walk_log_density(k_r, jnp.zeros_like(tau), tau, None) if walk else 0.0)
-        + (0.0 if walk else ar1_centred_log_density(k_r, phi, tau))
+        + (
+            random_walk_log_density(k_r, jnp.zeros_like(tau), tau, None)
+            if walk
+            else ar1_centred_log_density(k_r, phi, tau)
+        )
         + log_fixed_p
         + log_fixed_r
         + log_sigma.sum()

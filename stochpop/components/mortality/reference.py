@@ -140,11 +140,7 @@ def reference_fit(
     info = fisher_information(partial, exposure).sum(1)  # (year, age)
     drift, sigma = empirical_bayes_scales(k_p, np.einsum("tx,ix->it", info, b_p**2), None)
     info_r = np.einsum("tx,jx->jt", info, b_r**2)
-    _, tau = (
-        empirical_bayes_scales(k_r, info_r, None, drift=False)
-        if ratio_walk
-        else (empirical_bayes_scales(k_r, info_r, phi))
-    )
+    _, tau = empirical_bayes_scales(k_r, info_r, None if ratio_walk else phi, drift=False)
     return partial._replace(drift=drift, sigma=sigma, tau=tau)
 
 
