@@ -137,9 +137,10 @@ def test_a_killed_worker_is_replaced_and_its_chunk_retried(tmp_path, whole):
 def test_a_chunk_whose_workers_keep_dying_stops_the_run_which_then_resumes(tmp_path, whole):
     store = tmp_path / "run"
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}), dask_client(workers=1) as client:
-        # the worker held 4-7 and maybe the next chunk when it died: either may be named
+        # the worker died holding 4-7 and maybe other chunks (queued, or finished and not yet gathered, as
+        # 0-3 may be): any of them may be named
         with pytest.raises(
-            StoreError, match=r"workers died while they held paths (4-7|8-11), as often"
+            StoreError, match=r"workers died while they held paths \d+-\d+, as often"
         ) as error:
             run_chunks(killed_always, N_PATHS, CHUNK, store, client)
     assert "\n" not in str(error.value)
