@@ -58,6 +58,32 @@ def _age_coords(labels: pd.Series, path: Path) -> dict[str, tuple[str, object]]:
     return {"age": ("age", lower.astype(int).to_numpy()), "age_label": ("age", labels.to_numpy())}
 
 
+def _read_table(path: Path) -> pd.DataFrame:
+    try:
+        table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False).fillna("")
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise DataError(path, "file", f"cannot read as a tab-separated WPP file: {err}") from err
+    if list(table.columns[:2]) != ["country_code", "country"]:
+        raise DataError(
+            path, "header", f"columns start {list(table.columns[:2])}; expected country_code, country"
+        )
+    return table
+
+
+def _time_values(rows: pd.DataFrame, labels: pd.DataFrame, path: Path) -> tuple[str, list, np.ndarray]:
+    """The time dimension, its coordinate and the values (rows, times) of `rows`."""
+    time_dim, time_columns = _time_columns(list(rows.columns), path)
+    values = np.column_stack(
+        [numbers(rows[c], labels, path, c, allow_missing=True, allow_negative=True) for c in time_columns]
+    )
+    times = [int(c) for c in time_columns] if time_dim == "year" else time_columns
+    return time_dim, times, values
+
+
+def _time_attr(time_dim: str) -> str:
+    return "1 July (mid-year)" if time_dim == "year" else "1 July to 30 June"
+
+
 def read_wpp(path: str | Path, country_code: int = 578, units: str | None = None) -> xr.DataArray:
     """Read one country from a WPP 2024 indicator file.
 
@@ -69,33 +95,65 @@ def read_wpp(path: str | Path, country_code: int = 578, units: str | None = None
     """
     path = Path(path)
     units = units or _units(path)
-    try:
-        table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False).fillna("")
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise DataError(path, "file", f"cannot read as a tab-separated WPP file: {err}") from err
-    columns = list(table.columns)
-    if columns[:2] != ["country_code", "country"]:
-        raise DataError(path, "header", f"columns start {columns[:2]}; expected country_code, country")
+    table = _read_table(path)
     rows = table[table["country_code"].str.strip() == str(country_code)]
     if rows.empty:
         raise DataError(path, "country_code", f"no rows for country code {country_code}")
-    time_dim, time_columns = _time_columns(columns, path)
-    has_age = "age" in columns
+    has_age = "age" in table.columns
     if not has_age and len(rows) > 1:
         raise DataError(path, "country_code", f"{len(rows)} rows for country code {country_code}; expected 1")
     labels = rows[["country_code", *(["age"] if has_age else [])]]
-    values = np.column_stack(
-        [numbers(rows[c], labels, path, c, allow_missing=True, allow_negative=True) for c in time_columns]
-    )
-    times = [int(c) for c in time_columns] if time_dim == "year" else time_columns
+    time_dim, times, values = _time_values(rows, labels, path)
     coords = {time_dim: times, **(_age_coords(rows["age"].str.strip(), path) if has_age else {})}
     attrs = {
         "units": units,
         "source": str(path),
         "country": rows["country"].iloc[0],
         "country_code": country_code,
-        "time": "1 July (mid-year)" if time_dim == "year" else "1 July to 30 June",
+        "time": _time_attr(time_dim),
     }
     dims = ("age", time_dim) if has_age else (time_dim,)
     data = values if has_age else values[0]
     return xr.DataArray(data, dims=dims, coords=coords, name=path.stem, attrs=attrs)
+
+
+COUNTRY_LOCATION_TYPE = "4"
+"""`location_type` of a country or area in WPP's UNlocations (regions and aggregates have other types)."""
+
+
+def read_wpp_countries(path: str | Path, locations: str | Path, units: str | None = None) -> xr.DataArray:
+    """Every country of a WPP 2024 indicator file without an age column, dims (country, year).
+
+    `locations` is WPP's UNlocations table (tab-separated): its rows of `location_type` 4 say which codes
+    are countries or areas (aggregates such as "World" or "Northern Europe" are dropped). Coordinates:
+    country (code), name, and the UN region (`reg_name`) and area (`area_name`) of each.
+    """
+    path, locations = Path(path), Path(locations)
+    units = units or _units(path)
+    table = _read_table(path)
+    if "age" in table.columns:
+        raise DataError(path, "age", "read_wpp_countries reads files without an age column")
+    try:
+        places = pd.read_csv(locations, sep="\t", dtype=str, keep_default_na=False)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise DataError(locations, "file", f"cannot read as WPP's tab-separated UNlocations: {err}") from err
+    missing = {"country_code", "location_type", "reg_name", "area_name"} - set(places.columns)
+    if missing:
+        raise DataError(locations, "header", f"missing columns {sorted(missing)}")
+    places = places[places["location_type"].str.strip() == COUNTRY_LOCATION_TYPE].set_index("country_code")
+    rows = table[table["country_code"].str.strip().isin(places.index)]
+    if rows.empty:
+        raise DataError(path, "country_code", f"no country of {locations.name} in the file")
+    if rows["country_code"].duplicated().any():
+        raise DataError(path, "country_code", "a country has more than one row")
+    time_dim, times, values = _time_values(rows, rows[["country_code"]], path)
+    codes = rows["country_code"].str.strip()
+    coords = {
+        "country": codes.astype(int).to_numpy(),
+        "name": ("country", rows["country"].to_numpy()),
+        "region": ("country", places.loc[codes, "reg_name"].to_numpy()),
+        "area": ("country", places.loc[codes, "area_name"].to_numpy()),
+        time_dim: times,
+    }
+    attrs = {"units": units, "source": str(path), "time": _time_attr(time_dim)}
+    return xr.DataArray(values, dims=("country", time_dim), coords=coords, name=path.stem, attrs=attrs)

@@ -14,7 +14,7 @@ from stochpop.data.hfd import read_hfd_asfr
 from stochpop.data.hmd import read_hmd, read_hmd_births, read_hmd_lifetable
 from stochpop.data.norway import load_country
 from stochpop.data.ssb import read_ssb_07459, read_ssb_07459_many
-from stochpop.data.wpp import read_wpp
+from stochpop.data.wpp import read_wpp, read_wpp_countries
 
 HMD_HEADER = "  Year          Age             Female            Male           Total"
 HFD_TITLE = (
@@ -308,6 +308,36 @@ def test_wpp_country_absent(tmp_path):
     expect_error(read_wpp, path, "country_code", "no rows for country code 578")
     assert read_wpp(path, country_code=752).values.tolist() == [1, 2]
     expect_error(read_wpp, path.rename(tmp_path / "unknown.txt"), "file name", "unknown WPP indicator")
+
+
+def test_wpp_countries(shared_data):
+    folder = shared_data / "wpp2024_world"
+    tfr = read_wpp_countries(folder / "tfr.txt", folder / "UNlocations.txt")
+    assert tfr.dims == ("country", "year") and tfr.attrs["units"] == "children per woman"
+    assert 900 not in tfr["country"] and 1834 not in tfr["country"]  # World, Sub-Saharan Africa
+    assert 200 < tfr.sizes["country"] < 240 and tfr["year"].values[[0, -1]].tolist() == [1950, 2023]
+    norway = tfr.sel(country=578)
+    assert norway["name"].item() == "Norway" and norway["region"].item() == "Northern Europe"
+    assert np.array_equal(norway.values, read_wpp(folder / "tfr.txt", 578).values)
+
+
+def test_wpp_countries_locations(tmp_path):
+    path = write(tmp_path / "tfr.txt", ["country_code\tcountry\t2015\t2016", "900\tWorld\t2.4\t2.3"])
+    places = write(
+        tmp_path / "UNlocations.txt",
+        [
+            "name\tcountry_code\treg_name\tarea_name\tlocation_type",
+            "World\t900\t\t\t0",
+            "Norway\t578\tN\tE\t4",
+        ],
+    )
+    expect_error(
+        lambda p: read_wpp_countries(p, places), path, "country_code", "no country of UNlocations.txt"
+    )
+    write(places, ["name\tcountry_code\tlocation_type", "Norway\t578\t4"])
+    expect_error(
+        lambda p: read_wpp_countries(path, p), places, "header", "missing columns ['area_name', 'reg_name']"
+    )
 
 
 def test_load_country_missing_file(tmp_path):
