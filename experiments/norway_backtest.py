@@ -22,6 +22,8 @@ import xarray as xr
 
 import stochpop
 from stochpop.backtest.evaluate import External, evaluate
+from stochpop.backtest.recalibration import MIN_CASES
+from stochpop.backtest.report import RECALIBRATED
 from stochpop.backtest.run import backtest_jump_off, jump_off_directory, run_backtest
 from stochpop.backtest.targets import registered_targets
 from stochpop.data.norway import MISSING_SHARED_DATA, shared_data_dir
@@ -114,6 +116,11 @@ def main() -> None:
     calibration = pd.read_csv(out / "tables" / "calibration.csv")
     print("\ncoverage pooled over horizons 1-10 (all jump-offs with a registered value):")
     print(calibration.pivot_table(index="target", columns="level", values="coverage").round(3).to_string())
+    coverage = pd.read_csv(out / "tables" / "coverage.csv")
+    over = coverage[(coverage["first_horizon"] == 1) & (coverage["last_horizon"] == 10)]
+    print(f"\nraw beside {RECALIBRATED} (leakage-free; raw where fewer than {MIN_CASES} past errors):")
+    side = over.pivot_table(index="target", columns=["level", "method"], values="coverage")
+    print(side.loc[:, side.columns.get_level_values("method") != "ssb-like"].round(3).to_string())
     summary = pd.read_csv(out / "tables" / "summary.csv")
     print("\nby target and horizon, stochpop beside the SSB-like baseline (ratios < 1: stochpop better):")
     print(summary.round(3).to_string(index=False))

@@ -7,7 +7,8 @@ from pathlib import Path
 import xarray as xr
 
 from stochpop.backtest.external import on_horizon_quantiles, read_quantile_table, read_wpp_quantiles
-from stochpop.backtest.report import write_report
+from stochpop.backtest.recalibration import recalibrated_scores
+from stochpop.backtest.report import RECALIBRATED, write_report
 from stochpop.backtest.run import backtest_spec, load_backtest
 from stochpop.backtest.scores import line_scores, quantile_scores, sample_scores
 from stochpop.backtest.targets import registered_targets
@@ -50,13 +51,16 @@ def external_scores(external: External, data: CountryData, horizon: int) -> xr.D
 
 
 def evaluate(out: Path, data: CountryData, externals: Sequence[External] = ()) -> list[Path]:
-    """Score the back-test in `out` (stochpop's paths, the SSB-like lines, any `externals`) against `data`
-    (all registered years) and write the report (`report.write_report`); returns the files written."""
+    """Score the back-test in `out` (stochpop's paths, their leakage-free recalibration
+    (`recalibration.recalibrated_scores`), the SSB-like lines, any `externals`) against `data` (all
+    registered years) and write the report (`report.write_report`); returns the files written."""
     b = backtest_spec(out).backtest
     forecast, baseline = load_backtest(out)
     registered = registered_targets(data, list(b.jump_off_years), b.horizon)
+    raw = sample_scores(forecast, registered, b.levels)
     cases = {
-        "stochpop": sample_scores(forecast, registered, b.levels),
+        "stochpop": raw,
+        RECALIBRATED: recalibrated_scores(raw),
         "ssb-like": line_scores(baseline, registered, BASELINE_LEVEL),
     }
     for external in externals:

@@ -1,7 +1,8 @@
 """The calibration report of a back-test: tables (CSV) and figures written into the back-test directory.
 
 tables/cases.csv        every scored case: method, target, jump_off, horizon, level, registered, median,
-                        lower, upper, covered, interval_score, crps, error, ape, pit
+                        lower, upper, covered, interval_score, crps, error, ape, pit (and, for the
+                        recalibrated intervals, the scale and n_past each jump-off used)
 tables/pooled.csv       means over jump-offs by method, target, horizon and level (`scores.pooled`)
 tables/summary.csv      horizons `SUMMARY_HORIZONS`, stochpop beside the SSB-like baseline: coverage of
                         each level, the 80% interval score and CRPS, and their ratios to the baseline's
@@ -10,7 +11,7 @@ tables/calibration.csv  coverage pooled over horizons 1..`CALIBRATION_HORIZON` p
 tables/coverage.csv     per method, target (and all), horizon (and 1..`CALIBRATION_HORIZON`) and level:
                         cases n, inside k, coverage k/n and its binomial band (`coverage_table`)
 figures/coverage.png    coverage against nominal by horizon with stochpop's binomial bands, per target and
-                        for all targets (baseline's band dashed)
+                        for all targets, the recalibrated intervals' coverage, the baseline's band
 figures/pit.png         PIT histograms per target (horizons 1..`CALIBRATION_HORIZON`)
 figures/fan_<target>.png  each jump-off's 50/80/95% fan, the SSB-like lines and the registered path
 """
@@ -48,6 +49,9 @@ TITLES = {
     "all": "All targets",
 }
 BASELINE_COLOUR = "#c0392b"
+RECALIBRATED = "stochpop-recalibrated"
+"""The method name of stochpop's intervals after the leakage-free recalibration (`recalibration`)."""
+RECALIBRATED_COLOUR = "#27ae60"
 
 
 def case_table(cases: Mapping[str, xr.Dataset]) -> pd.DataFrame:
@@ -207,6 +211,16 @@ def _coverage_figure(coverage_rows: pd.DataFrame, targets: Sequence[str]) -> plt
             ax.fill_between(horizon, group["band_low"], group["band_high"], color=colour, alpha=0.2, lw=0)
             ax.plot(horizon, group["coverage"], "o-", ms=3, color=colour, label=f"stochpop {level:.0%}")
             ax.axhline(level, color=colour, lw=0.8, ls=":")
+        for level, group in rows[rows["method"] == RECALIBRATED].groupby("level"):
+            ax.plot(
+                group["last_horizon"],
+                group["coverage"],
+                "^:",
+                ms=3,
+                lw=0.8,
+                color=RECALIBRATED_COLOUR,
+                label=f"recalibrated {level:.0%}",
+            )
         baseline = rows[rows["method"] == "ssb-like"]
         ax.plot(
             baseline["last_horizon"],
@@ -226,7 +240,7 @@ def _coverage_figure(coverage_rows: pd.DataFrame, targets: Sequence[str]) -> plt
     fig.supylabel("share of registered values inside the interval")
     fig.suptitle(
         f"Coverage: stochpop (blue; shaded: its {BAND_CONFIDENCE:.0%} binomial band, too narrow as cases are "
-        "correlated), SSB-like H-L band (red), nominal (dotted)"
+        "correlated), recalibrated (green), SSB-like H-L band (red), nominal (dotted)"
     )
     return fig
 

@@ -43,7 +43,7 @@ def _registered_for(forecast: xr.DataArray, registered: xr.Dataset) -> tuple[xr.
     return xr.align(observed, forecast, join="left")
 
 
-def _interval_cases(
+def interval_cases(
     registered: xr.DataArray, median: xr.DataArray, lower: xr.DataArray, upper: xr.DataArray
 ) -> xr.Dataset:
     """Coverage, interval score and point errors; lower/upper carry a `level` dim."""
@@ -78,7 +78,7 @@ def sample_scores(forecast: xr.Dataset, registered: xr.Dataset, levels: Sequence
     observed, samples = _registered_for(_by_target(forecast), registered)
     bounds = intervals(samples, levels)
     median = samples.median("draw", skipna=False)
-    cases = _interval_cases(
+    cases = interval_cases(
         observed, median, bounds.sel(bound="lower", drop=True), bounds.sel(bound="upper", drop=True)
     )
     obs, ensemble = xr.broadcast(observed, samples.isel(draw=0, drop=True))
@@ -96,7 +96,7 @@ def line_scores(lines: xr.Dataset, registered: xr.Dataset, level: float = 0.8) -
     interval of nominal `level`, M as the median; crps = |M - y|; no pit."""
     observed, by_line = _registered_for(_by_target(lines), registered)
     band = by_line.expand_dims(level=[level])
-    cases = _interval_cases(
+    cases = interval_cases(
         observed,
         by_line.sel(line="M", drop=True),
         band.sel(line="L", drop=True),
@@ -126,7 +126,7 @@ def quantile_scores(quantiles: xr.DataArray, registered: xr.Dataset) -> xr.Datas
     )
     observed = _by_target(registered, list(q["target"].values))
     observed, median = xr.align(observed, median, join="inner")
-    return _interval_cases(observed, median, lower, upper)
+    return interval_cases(observed, median, lower, upper)
 
 
 def pooled(cases: xr.Dataset, over: str = "jump_off") -> xr.Dataset:
