@@ -15,6 +15,8 @@ import xarray as xr
 from stochpop.backtest.baseline import ssb_like_letters, ssb_like_lines
 from stochpop.backtest.evaluate import External, external_scores
 from stochpop.backtest.external import on_horizon_quantiles, read_quantile_table, read_wpp_quantiles
+from stochpop.backtest.recalibration import MIN_CASES
+from stochpop.backtest.report import RECALIBRATED
 from stochpop.backtest.run import backtest_jump_off, jump_off_directory, jump_off_spec, load_backtest
 from stochpop.backtest.scores import line_scores, pooled, sample_scores
 from stochpop.backtest.targets import MID_YEAR, STOCKS, TARGETS, on_horizon, registered_targets
@@ -341,7 +343,14 @@ def test_report_tables_agree_with_the_cases(backtest_dir, demo):
     assert row["registered"] == pytest.approx(float(observed["total_population"].sel(year=2017)))
     births = cases.query("method == 'ssb-like' and target == 'births' and jump_off == 2016 and horizon == 2")
     assert births.iloc[0]["registered"] == pytest.approx(float(observed["births"].sel(event_year=2017)))
-    assert set(cases["method"]) == {"stochpop", "ssb-like"}
+    assert set(cases["method"]) == {"stochpop", RECALIBRATED, "ssb-like"}
+    # the demo back-test has too few past errors for a scale: the recalibrated intervals are the raw ones
+    recalibrated = cases[cases["method"] == RECALIBRATED].set_index(
+        ["target", "jump_off", "horizon", "level"]
+    )
+    raw = cases[cases["method"] == "stochpop"].set_index(recalibrated.index.names)
+    assert (recalibrated["n_past"] < MIN_CASES).all() and (recalibrated["scale"] == 1).all()
+    pd.testing.assert_series_equal(recalibrated["upper"], raw.loc[recalibrated.index, "upper"])
     # Demo data end with the 1 January 2025 stock: jump-off 2016 has stocks to horizon 8 (2024) ...
     stocks = cases[
         (cases["jump_off"] == 2016) & (cases["method"] == "stochpop") & cases["target"].isin(STOCKS)
