@@ -8,9 +8,30 @@ on the aged population and deducted, then immigrations (and internal in-moves) a
 Array axes. The state is `population[..., sex, age]` with sex = 2 (female, male) and age = 120. Every
 leading axis `...` broadcasts: a path axis (thousands of sampled futures), and state axes such as regions
 or population groups. Rates carry the same trailing axes and broadcast against the state, so one set of
-rates can serve all paths or each path can have its own. Moves between the cells of one state axis
-(internal migration between regions; later, transitions between immigrant groups) are `Transfers` along
-the axis just before (sex, age).
+rates can serve all paths or each path can have its own. The axis just before (sex, age), when there is
+one, holds the *cells* of the state (regions, or population groups such as immigrants by country group
+and duration of stay); the kernel knows nothing of what a cell means, only three ways people change cell:
+
+* `Transfers` (rates): a share of each cell moves to other cells during the year, competing with deaths
+  and emigration on the aged population (internal migration).
+* `Rates.birth_destination` (shares): the births of mothers in cell c are born into cells c' (children
+  of immigrant women born into a group of their own or into the rest of the population).
+* `KernelConfig.reclassify` (static structure): at the end of the year everyone present in cell c moves,
+  whole, to one cell (every immigrant one duration class up, the last class open).
+
+The year, in SSB's order (reference ch. 4.1), with the cell moves in it:
+
+1. births, from women by age at end of year and by their 1 January cell, into their destination cells;
+2. ageing (the 1 January stock one year older, the newborns at age 0);
+3. deaths, emigrations and transfers out on the aged population, by the 1 January cell; transfers in;
+4. reclassification of everyone now present (survivors of the 1 January stock and the year's newborns);
+5. immigrations, added in the cell they hold at the end of the year.
+
+So every rate of the year applies to the cell held on 1 January (for durations of stay: completed years
+of stay at the start of the year, 0 = arrived the year before, SSB's emigration class "0 years"), and the
+year's immigrants, who cannot die, emigrate or give birth in their year of arrival (reference ch. 4.1,
+"multiple events"), are not reclassified: immigrants of year t are in duration 0 on 1 January t + 1,
+and those who were in duration d on 1 January t are in d + 1 (the open class keeps its own).
 """
 
 from collections.abc import Callable
@@ -54,6 +75,9 @@ class Rates(NamedTuple):
     net_migration: (..., 2, A) net counts (negative = net outflow).
     immigration: (..., 2, A) counts; emigration: (..., 2, A) probabilities.
     transfers: moves between cells of a state axis (`Transfers`), or None.
+    birth_destination: (..., C_from, C_to) shares, rows summing to 1: the births to mothers of cell c
+        (the cell axis is the one just before (sex, age)) are born into cell c' in share [c, c'], or None
+        (births stay in their mother's cell).
     """
 
     fertility: Array
@@ -62,12 +86,19 @@ class Rates(NamedTuple):
     immigration: Array | None = None
     emigration: Array | None = None
     transfers: Transfers | None = None
+    birth_destination: Array | None = None
 
 
 class Flows(NamedTuple):
     """Events of one year. births: (..., 2); the others (..., 2, A) by age at end of year.
 
-    transfers_in / transfers_out are None when no `Transfers` are given.
+    births are those born into each cell (by the `Rates.birth_destination`, else the mother's cell), so
+    each cell's accounting identity holds with them; births_by_mother (..., C, 2) are the same births by
+    the mother's cell, None without a `birth_destination`. transfers_in / transfers_out are None when no
+    `Transfers` are given. Reclassification (`KernelConfig.reclassify`) is not a flow here: it moves the
+    survivors of step 3 (aged - deaths - emigrations - transfers out + transfers in, all reported) whole,
+    so it follows from the other flows and the 1 January population, and a (..., C, 2, A) record of it
+    would double what a grouped projection keeps each year.
     """
 
     births: Array
@@ -76,6 +107,7 @@ class Flows(NamedTuple):
     immigrations: Array
     transfers_in: Array | None = None
     transfers_out: Array | None = None
+    births_by_mother: Array | None = None
 
 
 class KernelConfig(NamedTuple):
@@ -86,6 +118,10 @@ class KernelConfig(NamedTuple):
     q_fixed_from_age: int = Q_FIXED_FROM_AGE
     q_fixed_value: float = Q_FIXED_VALUE  # a probability, <= 1
     migration_max_age: int | None = MIGRATION_MAX_AGE
+    # reclassify[c]: the cell (along the axis just before (sex, age)) that everyone present in cell c moves
+    # to at the end of the year, before the year's immigrants are added; None: nobody changes cell. Static
+    # (the same every path and year), so each move compiles to a copy, not a (C, C) product.
+    reclassify: tuple[int, ...] | None = None
 
 
 DEFAULT_CONFIG = KernelConfig()
@@ -106,6 +142,29 @@ def births(population: Array, fertility: Array, config: KernelConfig) -> Array:
     return jnp.stack([(1.0 - config.share_boys) * total, config.share_boys * total], axis=-1)
 
 
+def born_into(newborns: Array, destination: Array) -> Array:
+    """Births by the mother's cell (..., C_from, 2) -> by the cell they are born into (..., C_to, 2), with
+    destination shares (..., C_from, C_to)."""
+    return jnp.matmul(jnp.swapaxes(destination, -1, -2), newborns, precision=jax.lax.Precision.HIGHEST)
+
+
+def reclassified(population: Array, targets: tuple[int, ...]) -> Array:
+    """population (..., C, 2, A) with each cell c moved whole to cell targets[c] (..., C, 2, A).
+
+    Cell j gathers the cells sent to it: one gather per source it can have (for the duration advance two:
+    the class below and, for the open class, itself), from the cells padded with an empty one.
+    """
+    cells = len(targets)
+    sources = [[c for c in range(cells) if targets[c] == j] for j in range(cells)]
+    padded = jnp.concatenate([population, jnp.zeros_like(population[..., :1, :, :])], axis=-3)
+    moved = None
+    for k in range(max(len(s) for s in sources)):
+        kth_source = [s[k] if k < len(s) else cells for s in sources]
+        moved = _plus(jnp.take(padded, jnp.array(kth_source), axis=-3), moved)
+    assert moved is not None  # every cell goes somewhere, so some cell has a source
+    return moved
+
+
 def _migration_mask(config: KernelConfig, dtype: Any) -> Array | float:
     """1 at ages with migration, 0 above `migration_max_age`, shape (A,)."""
     if config.migration_max_age is None:
@@ -124,8 +183,10 @@ def _minus(total: Array, term: Array | None) -> Array:
 def project_year(
     population: Array, rates: Rates, config: KernelConfig = DEFAULT_CONFIG
 ) -> tuple[Array, Flows]:
-    """Population on 1 January (..., 2, A) -> population a year later, and the year's `Flows`."""
-    newborns = births(population, rates.fertility, config)
+    """Population on 1 January (..., 2, A) -> population a year later, and the year's `Flows` (the order
+    of the year's events: the module docstring)."""
+    by_mother = births(population, rates.fertility, config)
+    newborns = by_mother if rates.birth_destination is None else born_into(by_mother, rates.birth_destination)
     aged = age_one_year(population, newborns, jnp)
     mask = _migration_mask(config, population.dtype)
 
@@ -154,7 +215,10 @@ def project_year(
         assert moved_out is not None  # o, hence moved_out, is set whenever transfers are given
         moved_in = jnp.sum(moved_out[..., :, None, :, :] * rates.transfers.destination, axis=-4)
 
-    following = _plus(_plus(_minus(_minus(aged - deaths, emigrations), moved_out), immigrations), moved_in)
+    present = _plus(_minus(_minus(aged - deaths, emigrations), moved_out), moved_in)
+    if config.reclassify is not None:
+        present = reclassified(present, config.reclassify)
+    following = _plus(present, immigrations)
     flows = Flows(
         births=newborns,
         deaths=deaths,
@@ -162,6 +226,7 @@ def project_year(
         immigrations=jnp.zeros_like(aged) if immigrations is None else immigrations,
         transfers_in=moved_in,
         transfers_out=moved_out,
+        births_by_mother=None if rates.birth_destination is None else by_mother,
     )
     return jnp.maximum(following, 0.0), flows
 
@@ -187,6 +252,7 @@ def sum_over_age(flows: Flows) -> Flows:
         immigrations=total(flows.immigrations),
         transfers_in=total_or_none(flows.transfers_in),
         transfers_out=total_or_none(flows.transfers_out),
+        births_by_mother=flows.births_by_mother,
     )
 
 
