@@ -1,8 +1,9 @@
 """`FertilityModel`: the fertility component (`stochpop.components.contract`) - fit, drivers, values,
 forecast, posterior predictive check and simulation."""
 
+import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import arviz as az
 import jax
@@ -19,6 +20,12 @@ from stochpop.components.fertility.inputs import (
     inputs_from_constant_data,
     model_inputs,
     observations,
+)
+from stochpop.components.fertility.long_run import (
+    WORLD_FIT_SETTINGS,
+    countries_named,
+    fit_world_long_run,
+    read_world_fertility,
 )
 from stochpop.components.fertility.model import (
     LATENTS,
@@ -50,6 +57,9 @@ class FertilityModel:
     long_run_log_sd: float = LONG_RUN_LOG_SD
     """Prior sd of m = log long-run TFR; the 2100 sanity bound in the model's docstring holds for the
     defaults."""
+    long_run_world: str | None = None
+    """A WPP 2024 world folder (tfr.txt, births.txt, UNlocations.txt). If set, the prior of m is learnt
+    there at fit time instead (`long_run_prior`) and long_run_tfr / long_run_log_sd are not used."""
     name: str = "fertility"
 
     def __post_init__(self) -> None:
@@ -63,13 +73,29 @@ class FertilityModel:
         """Births and female exposure (year, age) of the fit period (`inputs.observations`)."""
         return observations(data, self.first_year, self.last_year)
 
+    def long_run_prior(
+        self, data: CountryData, last_year: int, settings: FitSettings = WORLD_FIT_SETTINGS
+    ) -> tuple[float, float, dict]:
+        """(median, log sd) of the prior of m = log long-run TFR, and where they come from ({"source":
+        "spec"}, or "world" with `WorldLongRun.summary`). With `long_run_world`: the world fit's predictive
+        for a new country (`long_run.fit_world_long_run` with `settings`) on WPP years <= last_year,
+        leaving out the WPP country named like `data` (its data enter its own likelihood)."""
+        if self.long_run_world is None:
+            return self.long_run_tfr, self.long_run_log_sd, {"source": "spec"}
+        tfr, births = read_world_fertility(self.long_run_world)
+        world = fit_world_long_run(tfr, births, last_year, countries_named(tfr, data.name), settings)
+        return world.median, world.log_sd, {"source": "world", **world.summary()}
+
     def fit(self, data: CountryData, settings: FitSettings = DEFAULT_FIT_SETTINGS) -> az.InferenceData:
         """NUTS (or SVI) fit; posterior of the scalars (`SCALARS`, and `age_shock_scale`), log_tfr / tfr /
         kappa / mean_age (year), alpha / beta (age) and the sampling coordinates; constant_data holds the
-        observed births and the model inputs; posterior.attrs the class ("model") and its options."""
+        observed births and the model inputs; posterior.attrs the class ("model"), its options and the
+        prior of m used ("long_run_prior", JSON: `long_run_prior`, learnt up to the last fitted year)."""
         obs = ages_with_births(self.observations(data))
         inputs = model_inputs(obs)
         years, ages = obs["year"].values, obs["age"].values
+        world_settings = replace(WORLD_FIT_SETTINGS, seed=settings.seed)
+        long_run_tfr, long_run_log_sd, source = self.long_run_prior(data, int(years[-1]), world_settings)
         n_below, n_above = inputs.below.shape[0], inputs.above.shape[0]
         coords = {
             "year": years,
@@ -97,6 +123,7 @@ class FertilityModel:
             "first_year": int(years[0]),
             "last_year": int(years[-1]),
             "units": "births per woman-year",
+            "long_run_prior": json.dumps({"median": long_run_tfr, "log_sd": long_run_log_sd, **source}),
         }
         # float64: the likelihood sums about a thousand negative-binomial terms of births in the thousands;
         # in float32 its rounding noise (~0.1 in the log density) makes NUTS's step size collapse
@@ -106,8 +133,8 @@ class FertilityModel:
                 {
                     "inputs": inputs,
                     "births": obs["births"].values,
-                    "long_run_tfr": self.long_run_tfr,
-                    "long_run_log_sd": self.long_run_log_sd,
+                    "long_run_tfr": long_run_tfr,
+                    "long_run_log_sd": long_run_log_sd,
                 },
                 settings,
                 coords,
