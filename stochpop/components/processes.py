@@ -1,5 +1,6 @@
-"""Time-series processes shared by the component families: AR(1) levels (with their NumPyro distribution)
-and random walks with drift, as recursions over a time axis and as forecast paths."""
+"""Time-series processes shared by the component families: AR(1) levels (with their NumPyro distribution),
+random walks with drift, and a damped level plus AR(1) deviations (its Gaussian likelihood by a Kalman
+filter), as recursions over a time axis and as forecast paths."""
 
 from typing import ClassVar
 
@@ -124,3 +125,51 @@ class AR1(dist.Distribution):
 
     def log_prob(self, value: Array) -> Array:
         return ar1_log_density(value, self.loc, self.persistence, self.scale, self.df)
+
+
+def level_shift_paths(
+    level: Array,
+    deviation: Array,
+    loc: Array,
+    damping: Array,
+    level_scale: Array,
+    persistence: Array,
+    scale: Array,
+    level_shocks: Array,
+    shocks: Array,
+) -> Array:
+    """Totals x_t = L_t + d_t (n_steps, ...) of a damped level with AR(1) deviations, run on from the level
+    `level` and deviation `deviation` of the step before the first:
+
+        L_t = loc + damping (L_{t-1} - loc) + level_scale u_t,  d_t = persistence d_{t-1} + scale e_t
+
+    over standard shocks u (`level_shocks`) and e (`shocks`), (n_steps, ...) each.
+    """
+    levels = ar1_recursion(level, loc, damping, level_scale, level_shocks)
+    return levels + ar1_recursion(deviation, jnp.zeros_like(deviation), persistence, scale, shocks)
+
+
+@jax.jit
+def level_shift_log_likelihood(
+    value: Array, loc: Array, damping: Array, level_scale: Array, persistence: Array, scale: Array
+) -> Array:
+    """Gaussian log likelihood of totals `value` (n,) under `level_shift_paths` with normal shocks, the
+    level and the deviation each starting from its stationary law: a Kalman filter over the state
+    (L_t, d_t) observed without error through x_t = L_t + d_t. Scalar parameters; vmap for batches.
+    """
+    transition = jnp.diag(jnp.stack([damping, persistence]))
+    innovation = jnp.diag(jnp.stack([level_scale, scale]) ** 2)
+    constant = jnp.stack([(1.0 - damping) * loc, 0.0 * loc])
+    mean = jnp.stack([loc, 0.0 * loc])
+    cov = jnp.diag(jnp.stack([level_scale**2 / (1.0 - damping**2), scale**2 / (1.0 - persistence**2)]))
+
+    def step(state: tuple[Array, Array], x: Array) -> tuple[tuple[Array, Array], Array]:
+        mean, cov = state
+        error, variance = x - mean.sum(), cov.sum()
+        gain = cov.sum(1) / variance
+        mean, cov = mean + gain * error, cov - jnp.outer(gain, cov.sum(0))
+        log_density = -0.5 * (jnp.log(2.0 * jnp.pi * variance) + error**2 / variance)
+        return (constant + transition @ mean, transition @ cov @ transition.T + innovation), log_density
+
+    _, log_densities = jax.lax.scan(step, (mean, cov), value)
+    return log_densities.sum()

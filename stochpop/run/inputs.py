@@ -6,6 +6,7 @@ import numpy as np
 
 from stochpop.components.contract import Component
 from stochpop.components.fertility import FertilityModel
+from stochpop.components.fertility.long_run import shared_world_folder
 from stochpop.components.migration import GrossMigrationModel, NetMigrationModel
 from stochpop.components.mortality import CoherentLeeCarter, LeeCarter
 from stochpop.data.container import CountryData
@@ -48,12 +49,13 @@ def build_components(spec: Spec, data: CountryData) -> dict[str, Component]:
         last_year=_last_fit_year(data.asfr["year"].values, jump_off, "fertility"),
         long_run_tfr=f.long_run_tfr,
         long_run_log_sd=f.long_run_log_sd,
+        long_run_world=str(shared_world_folder()) if f.long_run == "world" else None,
     )
     first = spec.migration.first_year
     migration: Component
     if spec.projection.migration == "net":
         last = _last_fit_year(data.net_migration["year"].values, jump_off, "net migration")
-        migration = NetMigrationModel(first_year=first, last_year=last)
+        migration = NetMigrationModel(first_year=first, last_year=last, level=spec.migration.level)
     else:
         if data.immigration is None or data.emigration is None:
             raise ValueError(

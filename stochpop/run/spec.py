@@ -34,11 +34,16 @@
 
     [fertility]
     first_year = 1990
-    long_run_tfr = 1.75      # prior median of the long-run TFR
-    long_run_log_sd = 0.12   # prior sd of its log
+    long_run = "fixed"       # prior of the long-run TFR: "fixed" (the two numbers below) or "world" (learnt
+                             # from WPP's phase III countries in <shared data>/wpp2024_world, years up to
+                             # the last fitted year; `stochpop.components.fertility.long_run`)
+    long_run_tfr = 1.75      # "fixed": prior median of the long-run TFR
+    long_run_log_sd = 0.12   # "fixed": prior sd of its log
 
     [migration]
     first_year = 1990
+    level = "stationary"     # net total: "stationary" AR(1), or "shifting" (a damped level that shifts and
+                             # stays plus AR(1) deviations, priors learnt from WPP's long record)
 
     [outputs]
     quantiles = [0.025, 0.1, 0.5, 0.9, 0.975]
@@ -121,18 +126,23 @@ class MortalitySpec:
 
 @dataclass(frozen=True)
 class FertilitySpec:
-    """[fertility]: first fitted year; prior median and log-scale sd of the long-run TFR."""
+    """[fertility]: first fitted year; the long-run TFR's prior, "fixed" (its median and log-scale sd
+    below) or "world" (learnt across countries from WPP, `FertilityModel.long_run_world`)."""
 
     first_year: int = 1990
+    long_run: str = "fixed"
     long_run_tfr: float = 1.75
     long_run_log_sd: float = 0.12
 
 
 @dataclass(frozen=True)
 class MigrationSpec:
-    """[migration]: first fitted year."""
+    """[migration]: first fitted year; the net total's level: "stationary" (an AR(1)) or "shifting" (a
+    damped level that shifts and stays plus AR(1) deviations, priors learnt from WPP's cross-country
+    record up to the last fitted year; `NetMigrationModel`)."""
 
     first_year: int = 1990
+    level: str = "stationary"
 
 
 @dataclass(frozen=True)
@@ -210,6 +220,8 @@ CHOICES = {
     ("mortality", "likelihood"): ("negbin", "poisson"),
     ("mortality", "jump_off"): ("fitted", "observed"),
     ("mortality", "ratio"): ("stationary", "walk"),
+    ("fertility", "long_run"): ("fixed", "world"),
+    ("migration", "level"): ("stationary", "shifting"),
 }
 AT_LEAST = {
     ("projection", "horizon"): 1,

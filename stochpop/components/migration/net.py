@@ -1,8 +1,10 @@
 """`NetMigrationModel`: the net migration component (`net_model`), fitted to the cohort-residual net
-migration of `CountryData` and forecast by running the total's AR(1) on for every posterior draw at once."""
+migration of `CountryData` and forecast by running the total's process on for every posterior draw at once."""
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import arviz as az
@@ -28,16 +30,26 @@ from stochpop.components.migration.inputs import (
 from stochpop.components.migration.net_model import (
     NET_COEF_SD,
     NET_SCALARS,
+    SHIFTING_SCALARS,
     net_design,
     net_migration_model,
+    shifting_net_migration_model,
     simulate_net_migration,
 )
-from stochpop.components.migration.paths import forecast_dataset, forecast_steps, level_paths, pad_ages
+from stochpop.components.migration.paths import (
+    forecast_dataset,
+    forecast_steps,
+    level_paths,
+    level_shift_total_paths,
+    pad_ages,
+)
 from stochpop.components.migration.schedules import spline_values
+from stochpop.components.migration.shocks import learn_level_shift_prior, record_rates
 from stochpop.components.randomness import Paths, path_keys, posterior_draws
 from stochpop.components.settings import DEFAULT_FIT_SETTINGS, FitSettings
 from stochpop.conventions import SEXES
 from stochpop.data.container import CountryData
+from stochpop.data.norway import shared_data_dir
 
 Array = jax.Array
 
@@ -48,15 +60,38 @@ class NetMigrationModel:
     migration `CountryData.net_migration` of years first_year..last_year (default: all).
 
     max_age: oldest age fitted and forecast (None: every age of the data); older ages get zero.
-    `forecast` runs the total's AR(1) on from the last fitted year and spreads each path by its draw's
-    schedule: parameter uncertainty (posterior draws) plus process uncertainty (t shocks). The cells'
+    level: "stationary" (`net_migration_model`) or "shifting" (`shifting_net_migration_model`, its priors
+    learnt from the WPP world files in `long_record` up to `last_year`; default: wpp2024_world in the
+    shared data folder).
+    `forecast` runs the total's process on from the last fitted year and spreads each path by its draw's
+    schedule: parameter uncertainty (posterior draws) plus process uncertainty (shocks). The cells'
     observation noise (registration and residual-method error) is not added to forecasts.
     """
 
     first_year: int | None = None
     last_year: int | None = None
     max_age: int | None = None
+    level: str = "stationary"
+    long_record: str | None = None
     name: str = "migration"
+
+    def __post_init__(self) -> None:
+        if self.level not in ("stationary", "shifting"):
+            raise ValueError(f"level must be 'stationary' or 'shifting', not {self.level!r}")
+
+    @property
+    def scalars(self) -> tuple[str, ...]:
+        """The model's scalar parameters."""
+        return SHIFTING_SCALARS if self.level == "shifting" else NET_SCALARS
+
+    def long_record_dir(self) -> Path:
+        """The folder of WPP's world files that the shifting level's priors are learnt from."""
+        if self.long_record is not None:
+            return Path(self.long_record)
+        root = shared_data_dir()
+        if root is None:
+            raise ValueError("level 'shifting' needs long_record: no shared data folder holds wpp2024_world")
+        return root / "wpp2024_world"
 
     def observations(self, data: CountryData) -> xr.DataArray:
         """The residual net migration (year, sex, age) persons that `fit` uses."""
@@ -86,7 +121,8 @@ class NetMigrationModel:
         InferenceData: posterior (the parameters, `schedule` (sex, age) summing to one, `noise_sd`; attrs
         with this component's class and options), observed_data, and constant_data with the observations
         `net_migration` (year, sex, age) persons, `total` (year, thousands), `last_year`, `population` and
-        `unit`.
+        `unit`; for level "shifting" also the level path `level` (year) and `level_coef` in the posterior
+        and the learnt `LevelShiftPrior`'s fields as `prior_*` (per 1000 residents) in constant_data.
         """
         net = net_migration.transpose("year", "sex", "age")
         years, ages = net["year"].values, net["age"].values
@@ -113,29 +149,43 @@ class NetMigrationModel:
             "total": xr.DataArray(total, dims="year", coords={"year": years}, attrs={"units": "thousands"}),
             **fit_constants(years, population),
         }
+        model: Any = net_migration_model
+        if self.level == "shifting":
+            prior = learn_level_shift_prior(record_rates(self.long_record_dir(), int(years[-1])))
+            model = partial(shifting_net_migration_model, prior=prior)
+            dims |= {"level": ["year"], "level_coef": ["year"]}
+            constant_data |= {f"prior_{k}": xr.DataArray(v) for k, v in asdict(prior).items()}
         return fit_model(
-            net_migration_model,
+            model,
             {**design, "unit": unit, "total": total, "observed": net.values / 1000.0},
             replace(settings, dense_mass=True),
             coords,
             dims,
             constant_data,
-            check=[*NET_SCALARS, "schedule_coef", "noise_coef"],
+            check=[*self.scalars, "schedule_coef", "noise_coef"],
             attrs={**fit_attributes(self, "net", country), "units": "thousands of persons"},
         )
 
     def drivers(self, idata: az.InferenceData, years: Sequence[int], paths: Paths, key: Array) -> Drivers:
         """Paths after the fit period (path i depends on fold_in(key, i) alone,
-        `stochpop.components.randomness.path_keys`): the total's AR(1) runs on from the last fitted year.
+        `stochpop.components.randomness.path_keys`): the total's process runs on from the last fitted year
+        (a shifting level from its draw's last level and deviation).
         fixed: schedule (draw, sex, age 0..119) of each path's posterior draw, summing to one (zero above the
         fitted ages); series: total_net (draw, year) persons."""
         index = forecast_steps(years, int(constant_values(idata, "last_year")))
         keys = path_keys(key, paths)
-        p = posterior_draws(idata, keys, [*NET_SCALARS, "schedule"])
+        shifting = self.level == "shifting"
+        p = posterior_draws(idata, keys, [*self.scalars, "schedule", *(["level"] if shifting else [])])
         last = constant_values(idata, "total")[-1]
-        total = 1000.0 * level_paths(
-            keys, 1, last, p["long_run_mean"], p["persistence"], p["shock_scale"], p["shock_df"], index
-        )
+        args = (p["long_run_mean"], p["persistence"], p["shock_scale"], p["shock_df"], index)
+        if shifting:
+            level = p["level"][:, -1]
+            damping = np.full_like(level, constant_values(idata, "prior_damping"))
+            total = 1000.0 * level_shift_total_paths(
+                keys, level, last - level, damping, p["level_scale"], *args
+            )
+        else:
+            total = 1000.0 * level_paths(keys, 1, last, *args)
         schedule = pad_ages(p["schedule"], idata["posterior"]["age"].values)
         return Drivers({"schedule": jnp.asarray(schedule)}, {"total_net": jnp.asarray(total, jnp.float32)})
 
@@ -182,9 +232,20 @@ class NetMigrationModel:
         cells = total[:, None, None] * w[:, None] + p["noise_sd"][:, None] * rng.standard_normal(
             (n_draws, *observed.shape)
         )
-        totals = one_step_replicates(
-            rng, total, p["long_run_mean"], p["persistence"], p["shock_scale"], p["shock_df"]
-        )
+        if self.level == "shifting":  # one step ahead given the past deviations and each draw's level
+            fitted_level = p["level"]
+            totals = fitted_level + one_step_replicates(
+                rng,
+                total - fitted_level,
+                np.zeros_like(p["shock_scale"]),
+                p["persistence"],
+                p["shock_scale"],
+                p["shock_df"],
+            )
+        else:
+            totals = one_step_replicates(
+                rng, total, p["long_run_mean"], p["persistence"], p["shock_scale"], p["shock_df"]
+            )
         return {
             "cells": interval_share(observed, cells, level),
             "totals": interval_share(total, totals, level),

@@ -1,8 +1,10 @@
 """The net migration model: its NumPyro model, fixed inputs and data-generating process.
 
-Net migration by year, sex and age (thousands of persons) is the yearly total T_t, a stationary AR(1) with
-Student-t shocks, times an age-sex schedule w(s, a) (cubic B-splines, `schedules`) that may be negative at
-some ages, plus normal cell noise.
+Net migration by year, sex and age (thousands of persons) is the yearly total T_t times an age-sex schedule
+w(s, a) (cubic B-splines, `schedules`) that may be negative at some ages, plus normal cell noise. The total
+is either a stationary AR(1) with Student-t shocks (`net_migration_model`) or a slowly reverting level
+that shifts and stays plus AR(1) deviations with Student-t shocks (`shifting_net_migration_model`, priors
+learnt from a long cross-country record, `shocks`).
 """
 
 from collections.abc import Mapping, Sequence
@@ -16,13 +18,16 @@ import numpyro.distributions as dist
 import xarray as xr
 
 from stochpop.components.migration.schedules import age_basis, schedule_knots, spline_values
-from stochpop.components.processes import AR1, shock_df_prior
+from stochpop.components.migration.shocks import LevelShiftPrior
+from stochpop.components.processes import AR1, ar1_recursion, shock_df_prior
 from stochpop.conventions import SEXES
 
 Array = jax.Array
 
 NET_SCALARS = ("long_run_mean", "persistence", "shock_scale", "shock_df")
 """The scalar parameters of `net_migration_model`."""
+SHIFTING_SCALARS = (*NET_SCALARS, "level_scale")
+"""The scalar parameters of `shifting_net_migration_model` (`persistence` is a deterministic of it)."""
 NOISE_KNOTS = (0, 15, 25, 35, 50, 65, 80, 95)
 """Knots of the piecewise-linear log observation sd of the net model (ages)."""
 NET_COEF_SD = 0.02
@@ -71,6 +76,56 @@ def net_migration_model(
     sigma = numpyro.sample("shock_scale", dist.HalfNormal(2.0 * unit))
     nu = numpyro.sample("shock_df", shock_df_prior())
     numpyro.sample("total", AR1(mu, phi, sigma, total.shape[0], df=nu), obs=total)
+    _schedule_cells(basis, noise_basis, total, observed)
+
+
+def shifting_net_migration_model(
+    basis: Array,
+    noise_basis: Array,
+    unit: Array,
+    total: Array,
+    prior: LevelShiftPrior,
+    observed: Array | None = None,
+) -> None:
+    """Net migration by year, sex and age, thousands of persons, with a level that can shift and stay.
+
+    Total: T_t = L_t + d_t (`stochpop.components.processes.level_shift_paths`), n years:
+        L_1 ~ Normal(mu, tau / sqrt(1 - rho^2)),  L_t = mu + rho (L_{t-1} - mu) + tau u_t,  u_t ~ Normal(0, 1)
+            (the level, non-centred: `level_coef` = (L_1 standardised, u_2..u_n));
+        d_t = T_t - L_t ~ AR(1) around 0 (`AR1`): persistence phi, shock scale sigma, Student-t nu shocks.
+    Schedule and cells as `net_migration_model`.
+    Priors (u = `unit`, thousands per 1 per mille of the population; `prior` per 1000 residents, learnt from
+    the long record up to the fit's last year, `shocks.learn_level_shift_prior`):
+        rho = prior.damping, fixed (25 years cannot tell a half-life of decades);
+        mu ~ Normal(u prior.long_run_mean, u prior.long_run_sd);
+        log tau ~ Normal(log(u prior.level_scale_median), prior.level_scale_log_sd);
+        log sigma ~ Normal(log(u prior.shock_scale_median), prior.shock_scale_log_sd);
+        phi = rho v, v ~ Beta(2, 2) (the deviations revert faster than the level, as in the record);
+        nu ~ 2 + Gamma(2, 0.1).
+    total: (T,) thousands; observed: (T, 2, A) thousands, or None to simulate.
+    """
+    n = total.shape[0]
+    rho = jnp.asarray(prior.damping)
+    mu = numpyro.sample("long_run_mean", dist.Normal(unit * prior.long_run_mean, unit * prior.long_run_sd))
+    tau = numpyro.sample(
+        "level_scale", dist.LogNormal(jnp.log(unit * prior.level_scale_median), prior.level_scale_log_sd)
+    )
+    sigma = numpyro.sample(
+        "shock_scale", dist.LogNormal(jnp.log(unit * prior.shock_scale_median), prior.shock_scale_log_sd)
+    )
+    phi = numpyro.deterministic("persistence", rho * numpyro.sample("reversion", dist.Beta(2.0, 2.0)))
+    nu = numpyro.sample("shock_df", shock_df_prior())
+    u = numpyro.sample("level_coef", dist.Normal().expand([n]).to_event(1))
+    first = mu + tau / jnp.sqrt(1.0 - rho**2) * u[0]
+    level = numpyro.deterministic(
+        "level", jnp.concatenate([first[None], ar1_recursion(first, mu, rho, tau, u[1:])])
+    )
+    numpyro.sample("deviation", AR1(jnp.zeros(()), phi, sigma, n, df=nu), obs=total - level)
+    _schedule_cells(basis, noise_basis, total, observed)
+
+
+def _schedule_cells(basis: Array, noise_basis: Array, total: Array, observed: Array | None) -> None:
+    """The schedule w and the cells y ~ Normal(T_t w, sd) of both net models (see `net_migration_model`)."""
     z = numpyro.sample("schedule_coef", dist.Normal().expand([len(SEXES), basis.shape[1]]).to_event(2))
     w = spline_values(NET_COEF_SD * z, basis)
     numpyro.deterministic("schedule", w / w.sum())

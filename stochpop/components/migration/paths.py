@@ -1,5 +1,6 @@
-"""Forecast paths shared by the migration components: the years after the fit, a level's AR(1) paths keyed
-by path (`stochpop.components.randomness`), schedules on the kernel's ages, and the labelled forecast."""
+"""Forecast paths shared by the migration components: the years after the fit, a level's AR(1) paths and
+a shifting level's totals keyed by path (`stochpop.components.randomness`), schedules on the kernel's ages,
+and the labelled forecast."""
 
 from collections.abc import Sequence
 from typing import Any
@@ -8,7 +9,7 @@ import jax
 import numpy as np
 import xarray as xr
 
-from stochpop.components.processes import ar1_recursion
+from stochpop.components.processes import ar1_recursion, level_shift_paths
 from stochpop.components.randomness import Paths, path_indices, path_shocks
 from stochpop.conventions import KERNEL_AGES, N_AGES, SEXES
 
@@ -16,6 +17,8 @@ Array = jax.Array
 
 _ar1_paths = jax.jit(ar1_recursion)
 """`ar1_recursion` compiled once per shape: forecasts call it with (draw,) parameters."""
+_level_shift_paths = jax.jit(level_shift_paths)
+"""`level_shift_paths` compiled once per shape."""
 
 
 def forecast_steps(years: Sequence[int] | np.ndarray, last_year: int) -> np.ndarray:
@@ -46,6 +49,34 @@ def level_paths(
     start = np.full(keys.shape[0], last, dtype=np.float32)
     args = (np.asarray(a, dtype=np.float32) for a in (start, loc, persistence, scale))
     return np.asarray(_ar1_paths(*args, shocks.T))[index].T
+
+
+def level_shift_total_paths(
+    keys: Array,
+    level: np.ndarray,
+    deviation: np.ndarray,
+    damping: np.ndarray,
+    level_scale: np.ndarray,
+    loc: np.ndarray,
+    persistence: np.ndarray,
+    scale: np.ndarray,
+    df: np.ndarray | None,
+    index: np.ndarray,
+) -> np.ndarray:
+    """Totals (path, len(index)) float32 of a damped level plus AR(1) deviations (`level_shift_paths`) at
+    steps `index` after the last fitted year's `level` and `deviation`, parameters (path,) each.
+
+    Deviation shocks: Student-t with `df` (path,) or normal if None, stream 1 of each path's key (as
+    `level_paths`); level shocks: normal, stream 2.
+    """
+    steps = (int(index.max()) + 1,)
+    shocks = path_shocks(keys, 1, steps, df)
+    level_shocks = path_shocks(keys, 2, steps)
+    args = (
+        np.asarray(a, dtype=np.float32)
+        for a in (level, deviation, loc, damping, level_scale, persistence, scale)
+    )
+    return np.asarray(_level_shift_paths(*args, level_shocks.T, shocks.T))[index].T
 
 
 def pad_ages(values: np.ndarray, ages: np.ndarray, fill: float = 0.0) -> np.ndarray:

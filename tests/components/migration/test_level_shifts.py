@@ -1,0 +1,139 @@
+"""The shifting level of net migration: its process against closed forms, the long-record estimator's
+recovery and freedom from leakage, and paths to 2100."""
+
+import shutil
+from pathlib import Path
+
+import jax
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from scipy import stats
+
+from stochpop.components.migration.paths import level_shift_total_paths
+from stochpop.components.migration.shocks import LevelShiftPrior, learn_level_shift_prior, record_rates
+from stochpop.components.processes import level_shift_log_likelihood, level_shift_paths
+from stochpop.components.randomness import path_keys
+
+WORLD_FILES = ("migration", "births", "deaths", "tfr", "UNlocations")
+LAST_YEAR = 1985
+"""The last year of the long record the real-data tests learn from (one compilation for all of them)."""
+
+
+@pytest.fixture(scope="module")
+def world(shared_data: Path) -> Path:
+    return shared_data / "wpp2024_world"
+
+
+@pytest.fixture(scope="module")
+def prior(world: Path) -> LevelShiftPrior:
+    """The prior learnt from WPP's record up to `LAST_YEAR`."""
+    return learn_level_shift_prior(record_rates(world, LAST_YEAR))
+
+
+def test_forecast_mean_and_variance_match_the_closed_form() -> None:
+    """E x_h = m + rho^h (L_0 - m) + phi^h d_0 and Var x_h = tau^2 (1 - rho^2h) / (1 - rho^2) +
+    sigma^2 (1 - phi^2h) / (1 - phi^2), from 40 000 simulated paths (sampling sd of a variance ~0.7%)."""
+    m, rho, tau, phi, sigma, level, deviation = 2.0, 0.9, 0.8, 0.4, 1.5, 6.0, -2.0
+    n, steps = 40_000, 30
+    k1, k2 = jax.random.split(jax.random.PRNGKey(1))
+    u, e = jax.random.normal(k1, (steps, n)), jax.random.normal(k2, (steps, n))
+    x = np.asarray(level_shift_paths(level, deviation, m, rho, tau, phi, sigma, u, e))
+    h = np.arange(1, steps + 1)
+    mean = m + rho**h * (level - m) + phi**h * deviation
+    variance = tau**2 * (1 - rho ** (2 * h)) / (1 - rho**2) + sigma**2 * (1 - phi ** (2 * h)) / (1 - phi**2)
+    assert np.all(np.abs(x.mean(1) - mean) < 4 * np.sqrt(variance / n))
+    np.testing.assert_allclose(x.var(1), variance, rtol=0.04)
+
+
+def test_kalman_likelihood_equals_the_multivariate_normal_density() -> None:
+    """The Kalman filter's log likelihood equals the joint normal density with the autocovariance of a
+    sum of two stationary AR(1)s, gamma(k) = s_L^2 rho^k + s_d^2 phi^k."""
+    m, rho, tau, phi, sigma = 1.0, 0.95, 0.6, 0.3, 1.2
+    x = np.random.default_rng(0).normal(1.0, 3.0, 30)
+    lag = np.abs(np.subtract.outer(np.arange(30), np.arange(30)))
+    cov = tau**2 / (1 - rho**2) * rho**lag + sigma**2 / (1 - phi**2) * phi**lag
+    expected = stats.multivariate_normal(np.full(30, m), cov).logpdf(x)
+    with jax.enable_x64(True):
+        got = float(level_shift_log_likelihood(x, m, rho, tau, phi, sigma))
+    assert got == pytest.approx(expected, rel=1e-9)
+
+
+def _simulated_record(tau: float, sigma: float, rho: float, phi: float, seed: int) -> xr.DataArray:
+    """Rates (country, year) of 40 countries x 70 years from the model, each level and deviation started
+    from its stationary law; country means m_c ~ Normal(0.5, 2)."""
+    rng = np.random.default_rng(seed)
+    countries, years = 40, 70
+    m = rng.normal(0.5, 2.0, countries)
+    level = m + tau / np.sqrt(1 - rho**2) * rng.standard_normal(countries)
+    deviation = sigma / np.sqrt(1 - phi**2) * rng.standard_normal(countries)
+    u, e = rng.standard_normal((2, years - 1, countries))
+    rest = level_shift_paths(level, deviation, m, rho, tau, phi, sigma, u, e)
+    x = np.concatenate([(level + deviation)[None], np.asarray(rest)]).T
+    return xr.DataArray(x, dims=("country", "year"), coords={"year": np.arange(1950, 1950 + years)})
+
+
+def test_long_record_estimator_recovers_the_level_shift_scale() -> None:
+    """From a panel simulated with tau = 1, sigma = 0.8, rho = 0.9, phi = 0.3: tau's median within 20%,
+    sigma's within 20%, rho within 0.05."""
+    prior = learn_level_shift_prior(_simulated_record(1.0, 0.8, 0.9, 0.3, seed=3))
+    assert prior.level_scale_median == pytest.approx(1.0, rel=0.2)
+    assert prior.shock_scale_median == pytest.approx(0.8, rel=0.2)
+    assert prior.damping == pytest.approx(0.9, abs=0.05)
+    assert prior.countries == 40 and (prior.first_year, prior.last_year) == (1950, 2019)
+
+
+def _world_copy(source: Path, target: Path, corrupt_from: int) -> Path:
+    """WPP's world files copied to `target`, every year >= `corrupt_from` of the yearly files multiplied
+    by 7 (UNlocations unchanged)."""
+    target.mkdir()
+    for name in WORLD_FILES:
+        shutil.copy(source / f"{name}.txt", target / f"{name}.txt")
+        if name == "UNlocations":
+            continue
+        table = pd.read_csv(target / f"{name}.txt", sep="\t", dtype=str, keep_default_na=False)
+        later = [c for c in table.columns if c.isdigit() and int(c) >= corrupt_from]
+        table[later] = table[later].apply(pd.to_numeric) * 7
+        table.to_csv(target / f"{name}.txt", sep="\t", index=False)
+    return target
+
+
+def test_prior_at_last_year_ignores_every_later_year(
+    world: Path, prior: LevelShiftPrior, tmp_path: Path
+) -> None:
+    """The prior learnt up to 1985 is identical when every WPP value of 1986-2023 is corrupted, and the
+    record differs when 1985 itself is (the check can fail)."""
+    later = learn_level_shift_prior(
+        record_rates(_world_copy(world, tmp_path / "later", LAST_YEAR + 1), LAST_YEAR)
+    )
+    assert later == prior
+    same_year = record_rates(_world_copy(world, tmp_path / "same", LAST_YEAR), LAST_YEAR)
+    assert not np.allclose(same_year.values, record_rates(world, LAST_YEAR).values)
+
+
+def test_paths_to_2100_stay_finite_and_stop_widening(prior: LevelShiftPrior) -> None:
+    """5000 paths of 76 years from parameters drawn from the learnt prior (per 1000, a central 10% draw
+    of each scale), started 5 per 1000 above the long-run mean: finite; the 2.5-97.5% width in year 76
+    within 10% of year 50 (the damped level has reached its stationary spread) and inside +-25 per 1000."""
+    n = 5000
+    rng = np.random.default_rng(0)
+    tau = prior.level_scale_median * np.exp(prior.level_scale_log_sd * rng.uniform(-0.1, 0.1, n))
+    sigma = prior.shock_scale_median * np.exp(prior.shock_scale_log_sd * rng.uniform(-0.1, 0.1, n))
+    m = np.full(n, prior.long_run_mean)
+    total = level_shift_total_paths(
+        path_keys(jax.random.PRNGKey(0), n),
+        m + 5.0,
+        np.zeros(n),
+        np.full(n, prior.damping),
+        tau,
+        m,
+        np.full(n, prior.persistence),
+        sigma,
+        np.full(n, 5.0),
+        np.arange(76),
+    )
+    assert np.isfinite(total).all()
+    width = np.diff(np.percentile(total, [2.5, 97.5], axis=0), axis=0)[0]
+    assert width[-1] == pytest.approx(width[49], rel=0.1)
+    assert np.abs(np.percentile(total[:, -1], [2.5, 97.5]) - prior.long_run_mean).max() < 25.0
