@@ -1,3 +1,5 @@
 """Regions: demographic accounts by region (`accounts`), origin-destination shares from in- and out-moves
-(`destinations`), a replay of registered years through the kernel with a region axis (`replay`), and
-internal migration estimated from regional populations (`internal`)."""
+(`destinations`), a replay of registered years through the kernel with a region axis and registered
+internal moves (`replay`) or net migration (`net_replay`), internal migration estimated from regional
+populations (`internal`), national rates on a region's basis (`estimated_rates`), regional fertility and
+mortality level factors (`levels`), and Norway's county inputs (`norway_counties`)."""

@@ -25,13 +25,14 @@ from stochpop.regions.destinations import destination_shares
 STATE_DIMS = ("region", "sex", "age")
 
 
-def _data_ages(values: np.ndarray, ages: np.ndarray) -> np.ndarray:
-    """Kernel ages 0..119 (last axis) -> the data's ages, everything from the open age summed into it."""
-    open_age = int(ages[-1])
+def to_data_ages(values: np.ndarray, n_ages: int) -> np.ndarray:
+    """Kernel ages 0..119 (last axis) -> data ages 0..n_ages - 1, everything from the open age n_ages - 1
+    summed into it."""
+    open_age = n_ages - 1
     return np.concatenate([values[..., :open_age], values[..., open_age:].sum(-1, keepdims=True)], axis=-1)
 
 
-def _config(share_boys: float, mother_ages: np.ndarray) -> KernelConfig:
+def data_config(share_boys: float, mother_ages: np.ndarray) -> KernelConfig:
     """Every age migrates and q follows the rates at every age; the data's maternal ages and boys' share."""
     return KernelConfig(
         share_boys=share_boys,
@@ -41,7 +42,7 @@ def _config(share_boys: float, mother_ages: np.ndarray) -> KernelConfig:
     )
 
 
-def _pad(values: np.ndarray) -> np.ndarray:
+def pad_to_kernel_ages(values: np.ndarray) -> np.ndarray:
     """Data ages (last axis, last open) -> kernel ages 0..119, the open age's value repeated above it."""
     return np.concatenate([values, np.repeat(values[..., -1:], N_AGES - values.shape[-1], -1)], axis=-1)
 
@@ -53,18 +54,20 @@ def _year_rates(
     rates `at` (one year of `rates_at_risk`) and registered internal moves (region, sex, data ages)."""
     fertility = jnp.asarray(at["fertility"].values)
     aged = np.asarray(age_one_year(state, np.asarray(births(jnp.asarray(state), fertility, config)), np))
-    aged_data = _data_ages(aged, at["age"].values)
+    aged_data = to_data_ages(aged, at["age"].size)
     out_rate = np.divide(out_moves, aged_data, out=np.zeros_like(out_moves), where=aged_data > 0)
     shares = destination_shares(np.moveaxis(out_moves, 0, -1), np.moveaxis(in_moves, 0, -1))
     survival = np.maximum(1.0 - at["deaths"].values, np.finfo(float).tiny)  # q = 1 -> m = 745: q = 1
     return Rates(
         fertility=fertility,
-        mortality=jnp.asarray(_pad(-np.log(survival))),
-        emigration=jnp.asarray(_pad(at["emigration"].values)),
-        immigration=jnp.asarray(_pad(at["immigration"].values) * aged),
+        mortality=jnp.asarray(pad_to_kernel_ages(-np.log(survival))),
+        emigration=jnp.asarray(pad_to_kernel_ages(at["emigration"].values)),
+        immigration=jnp.asarray(pad_to_kernel_ages(at["immigration"].values) * aged),
         transfers=Transfers(
-            out_rate=jnp.asarray(_pad(out_rate)),
-            destination=jnp.asarray(_pad(np.moveaxis(shares, (-2, -1), (0, 1)))),  # (from, to, sex, age)
+            out_rate=jnp.asarray(pad_to_kernel_ages(out_rate)),
+            destination=jnp.asarray(
+                pad_to_kernel_ages(np.moveaxis(shares, (-2, -1), (0, 1)))
+            ),  # (from, to, sex, age)
         ),
     )
 
@@ -78,7 +81,7 @@ def replay(
     year (year, region, sex, age). Returns population (year, region, sex, age) at the end of each year and
     the kernel's internal_in and internal_out moves (same dims), on the data's ages."""
     ages = jump_off["age"].values
-    state = _pad(jump_off.transpose(*STATE_DIMS).values.astype(np.float64))
+    state = pad_to_kernel_ages(jump_off.transpose(*STATE_DIMS).values.astype(np.float64))
     state[..., ages.size :] = 0.0
     kept: dict[str, list[np.ndarray]] = {"population": [], "internal_in": [], "internal_out": []}
     with jax.enable_x64(True):
@@ -86,7 +89,7 @@ def replay(
             at = rates.sel(year=year).transpose(..., "sex", "age")
             if "region" in at.dims:
                 at = at.sel(region=jump_off["region"].values)
-            config = _config(float(at["share_boys"]), rates["mother_age"].values)
+            config = data_config(float(at["share_boys"]), rates["mother_age"].values)
             year_rates = _year_rates(
                 state,
                 at,
@@ -96,9 +99,9 @@ def replay(
             )
             following, flows = project_year(jnp.asarray(state), year_rates, config)
             state = np.asarray(following)
-            kept["population"].append(_data_ages(state, ages))
-            kept["internal_in"].append(_data_ages(np.asarray(flows.transfers_in), ages))
-            kept["internal_out"].append(_data_ages(np.asarray(flows.transfers_out), ages))
+            kept["population"].append(to_data_ages(state, ages.size))
+            kept["internal_in"].append(to_data_ages(np.asarray(flows.transfers_in), ages.size))
+            kept["internal_out"].append(to_data_ages(np.asarray(flows.transfers_out), ages.size))
     coords = {"year": rates["year"].values, **{dim: jump_off[dim].values for dim in STATE_DIMS}}
     return xr.Dataset(
         {name: (("year", *STATE_DIMS), np.stack(values)) for name, values in kept.items()}, coords=coords
