@@ -60,9 +60,15 @@ class FertilityModel:
     long_run_world: str | None = None
     """A WPP 2024 world folder (tfr.txt, births.txt, UNlocations.txt). If set, the prior of m is learnt
     there at fit time instead (`long_run_prior`) and long_run_tfr / long_run_log_sd are not used."""
+    jump_off: str = "fitted"
+    """"fitted": forecasts continue from the model's ASFR of the last fitted year; "observed": from the
+    observed ones (the last year's log residual carried into every forecast year,
+    `forecast.jump_off_log_residual`)."""
     name: str = "fertility"
 
     def __post_init__(self) -> None:
+        if self.jump_off not in ("fitted", "observed"):
+            raise ValueError(f"fertility jump_off must be 'fitted' or 'observed', not {self.jump_off!r}")
         if not (0.5 <= self.long_run_tfr <= 4.0 and 0.0 < self.long_run_log_sd <= 0.5):
             raise ValueError(
                 "fertility prior: long_run_tfr must be in [0.5, 4] and long_run_log_sd in (0, 0.5], got "
@@ -147,7 +153,7 @@ class FertilityModel:
 
     def drivers(self, idata: az.InferenceData, years: Sequence[int], paths: Paths, key: Array) -> Drivers:
         """The forecast of `paths` for `years` in factored form (`forecast.fertility_drivers`)."""
-        return fertility_drivers(idata, years, paths, key)
+        return fertility_drivers(idata, years, paths, key, observed_jump_off=self.jump_off == "observed")
 
     def values(self, fixed: dict[str, Array], step: dict[str, Array]) -> FertilityValues:
         """One year's ASFR, TFR and mean age at birth (`forecast.fertility_values`)."""

@@ -15,6 +15,7 @@ import xarray as xr
 from stochpop.components.contract import Drivers, FertilityValues
 from stochpop.components.fertility.model import SCALARS, SHOCK_DF, ar2_coefficients
 from stochpop.components.fertility.schedule import asfr_from
+from stochpop.components.fitting import constant_values
 from stochpop.components.randomness import Paths, path_indices, path_keys, path_shocks, posterior_draws
 from stochpop.demography.lifetable import mean_age_at_birth
 
@@ -76,12 +77,30 @@ def state_paths(
     return log_tfr, kappa
 
 
-def fertility_drivers(idata: az.InferenceData, years: Sequence[int], paths: Paths, key: Array) -> Drivers:
+def jump_off_log_residual(
+    idata: az.InferenceData, log_tfr: Array, alpha: Array, beta: Array, kappa: Array
+) -> Array:
+    """Observed minus fitted log ASFR in the last fitted year (draw, age), 0 at ages without births; the
+    fitted log TFR and kappa of that year (draw,), alpha and beta (draw, age)."""
+    births = constant_values(idata, "births")[-1]
+    exposure = constant_values(idata, "exposure")[-1]
+    fitted = jnp.log(asfr_from(log_tfr[:, None], alpha, beta, kappa[:, None])[:, 0])
+    with np.errstate(divide="ignore"):
+        observed = np.log(births / exposure)
+    return jnp.where(births > 0, observed - fitted, 0.0)
+
+
+def fertility_drivers(
+    idata: az.InferenceData, years: Sequence[int], paths: Paths, key: Array, observed_jump_off: bool = False
+) -> Drivers:
     """Paths for `years` (any years from the fit period's first on; fitted values inside the fit period),
     path i drawn from fold_in(key, i) alone (`stochpop.components.randomness.path_keys`): parameter
     uncertainty (posterior draws) and process uncertainty (simulated shocks); the cell-level extra-Poisson
     noise of the likelihood is not added. fixed: alpha, beta (draw, age) and the fitted ages (age,);
-    series: log_tfr and kappa (draw, year); all float32."""
+    series: log_tfr and kappa (draw, year); all float32. With `observed_jump_off`, fixed also holds the
+    last fitted year's log residual (`jump_off_log_residual`, draw, age) and series a weight (draw, year),
+    1 in forecast years and 0 in fitted ones: forecast ASFR are multiplied by exp(residual), so they
+    continue from the observed age pattern of the jump-off year (as Lee & Miller 2001 do for mortality)."""
     wanted = np.asarray(years, dtype=int)
     fit_years = idata["posterior"]["year"].values
     if wanted.size == 0 or wanted.min() < fit_years[0]:
@@ -102,7 +121,15 @@ def fertility_drivers(idata: az.InferenceData, years: Sequence[int], paths: Path
         horizon=int(max(wanted.max() - fit_years[-1], 0)),
     )
     fixed = {"alpha": f32(p["alpha"]), "beta": f32(p["beta"]), "ages": f32(idata["posterior"]["age"].values)}
-    return Drivers(fixed, {"log_tfr": log_tfr, "kappa": kappa})
+    series = {"log_tfr": log_tfr, "kappa": kappa}
+    if observed_jump_off:
+        fixed["jump_off_residual"] = f32(
+            jump_off_log_residual(
+                idata, s.log_tfr_last[:, 1], fixed["alpha"], fixed["beta"], s.kappa_last[:, 1]
+            )
+        )
+        series["jump_off_weight"] = jnp.broadcast_to(f32(wanted > fit_years[-1]), log_tfr.shape)
+    return Drivers(fixed, series)
 
 
 def fertility_values(fixed: dict[str, Array], step: dict[str, Array]) -> FertilityValues:
@@ -111,6 +138,8 @@ def fertility_values(fixed: dict[str, Array], step: dict[str, Array]) -> Fertili
     series (draw,)."""
     asfr = asfr_from(step["log_tfr"][..., None], fixed["alpha"], fixed["beta"], step["kappa"][..., None])
     asfr = asfr[..., 0, :]
+    if "jump_off_residual" in fixed:
+        asfr = asfr * jnp.exp(step["jump_off_weight"][..., None] * fixed["jump_off_residual"])
     return FertilityValues(
         fertility=asfr, tfr=asfr.sum(-1), mean_age=mean_age_at_birth(asfr, fixed["ages"], xp=jnp)
     )

@@ -3,8 +3,12 @@ rebuilt from the posterior it fitted, and its posterior predictive check reads t
 fit."""
 
 import math
+from dataclasses import replace
 
+import jax
+import numpy as np
 import pytest
+import xarray as xr
 
 from stochpop.components.fertility import FertilityModel
 from stochpop.components.posterior import load_posterior, save_posterior
@@ -47,3 +51,24 @@ def test_posterior_predictive_check_defaults_to_the_stored_births(tight_fit):
     del without.constant_data["births"]
     with pytest.raises(ValueError, match="pass the data"):
         TIGHT.posterior_predictive_check(without, n_draws=200)
+
+
+def test_observed_jump_off_continues_from_the_observed_age_pattern(tight_fit):
+    """Same paths (same key), fitted vs observed jump-off: equal in fitted years; in every forecast year
+    the observed one is the fitted one times observed / fitted ASFR of the last fitted year, per path and
+    age (observed: the data's births over female exposure; ages without births unchanged)."""
+    demo = demo_country()
+    last = int(tight_fit.posterior["year"].values[-1])
+    years = [last - 1, last, last + 1, last + 10]
+    key = jax.random.PRNGKey(3)
+    fitted = TIGHT.forecast(tight_fit, years, 50, key)["fertility"]
+    observed = replace(TIGHT, jump_off="observed").forecast(tight_fit, years, 50, key)["fertility"]
+    np.testing.assert_allclose(observed.sel(year=[last - 1, last]), fitted.sel(year=[last - 1, last]))
+    data = TIGHT.observations(demo).sel(year=last, age=fitted["age"])  # births as the fit saw them
+    expected = xr.where(data["births"] > 0, data["births"] / data["exposure"] / fitted.sel(year=last), 1.0)
+    for year in (last + 1, last + 10):
+        ratio = observed.sel(year=year) / fitted.sel(year=year)
+        np.testing.assert_allclose(ratio, expected.transpose(*ratio.dims), rtol=1e-4)
+    assert float(abs(np.log(expected)).max()) > 0.02  # the residual is not trivially 1
+    with pytest.raises(ValueError, match="jump_off must be"):
+        FertilityModel(jump_off="registered")
