@@ -39,6 +39,7 @@
                              # the last fitted year; `stochpop.components.fertility.long_run`)
     long_run_tfr = 1.75      # "fixed": prior median of the long-run TFR
     long_run_log_sd = 0.12   # "fixed": prior sd of its log
+    jump_off = "fitted"      # forecasts continue from the fitted ASFR of the last year, or "observed" ones
 
     [migration]
     first_year = 1990
@@ -127,12 +128,14 @@ class MortalitySpec:
 @dataclass(frozen=True)
 class FertilitySpec:
     """[fertility]: first fitted year; the long-run TFR's prior, "fixed" (its median and log-scale sd
-    below) or "world" (learnt across countries from WPP, `FertilityModel.long_run_world`)."""
+    below) or "world" (learnt across countries from WPP, `FertilityModel.long_run_world`); the jump-off
+    ("fitted" or "observed" ASFR, `FertilityModel.jump_off`)."""
 
     first_year: int = 1990
     long_run: str = "fixed"
     long_run_tfr: float = 1.75
     long_run_log_sd: float = 0.12
+    jump_off: str = "fitted"
 
 
 @dataclass(frozen=True)
@@ -221,6 +224,7 @@ CHOICES = {
     ("mortality", "jump_off"): ("fitted", "observed"),
     ("mortality", "ratio"): ("stationary", "walk"),
     ("fertility", "long_run"): ("fixed", "world"),
+    ("fertility", "jump_off"): ("fitted", "observed"),
     ("migration", "level"): ("stationary", "shifting"),
 }
 AT_LEAST = {
