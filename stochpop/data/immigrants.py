@@ -280,11 +280,9 @@ def read_imdi_country_background(path: str | Path) -> xr.DataArray:
     )
 
 
-def read_imdi_flows(path: str | Path) -> xr.DataArray:
-    """IMDi national gross flows (year, flow, category): flow "immigration" / "emigration", category
-    "all" / "immigrants"; from `befolkning_flytting.csv` (2013: innvkat_3, quoted, ',') or
-    `befolkning_flytting_FL_2014.csv` (2014: invkat_2 x vreg_3, quoted, ',')."""
-    path = Path(path)
+def _national_flows(path: Path) -> tuple[pd.DataFrame, str]:
+    """The national immigration and emigration rows of an IMDi flow file (all districts) and the name of
+    its immigrant-category column."""
     table = pd.read_csv(io.StringIO(_read_bytes(path).decode("utf-8")), dtype=str, keep_default_na=False)
     category = "innvkat_3" if "innvkat_3" in table.columns else "invkat_2"
     geo = "fylke_nr" if "fylke_nr" in table.columns else "fylke_id"
@@ -292,26 +290,61 @@ def read_imdi_flows(path: str | Path) -> xr.DataArray:
         if column not in table.columns:
             raise DataError(path, column, f"column missing (found {list(table.columns)})")
     national = table[table[geo].isin(["00", "0"]) & table["flytting"].isin(["innvandring", "utvandring"])]
-    if "vreg_3" in national.columns:
-        national = national[national["vreg_3"] == "alle"]
     if "bydel_nr" in national.columns:
         national = national[national["bydel_nr"] == "NULL"]
-    national = national[national[category].isin(["alle", "innvandrere"])]
+    return national, category
+
+
+def _flow_rows(national: pd.DataFrame, path: Path, **labels: pd.Series) -> pd.DataFrame:
+    """year, flow, the given label columns and value of IMDi flow rows; a non-number is a DataError."""
     rows = pd.DataFrame(
         {
             "year": pd.to_numeric(national["aar"], errors="coerce"),
             "flow": national["flytting"].map({"innvandring": "immigration", "utvandring": "emigration"}),
-            "category": national[category].map({"alle": "all", "innvandrere": "immigrants"}),
+            **labels,
             "value": pd.to_numeric(national["tabellvariabel"], errors="coerce"),
         }
     )
     if rows["value"].isna().any() or rows["year"].isna().any():
         raise DataError(path, "tabellvariabel", "not a number in a national flow row")
     rows["year"] = rows["year"].astype(int)
+    return rows
+
+
+def read_imdi_flows(path: str | Path) -> xr.DataArray:
+    """IMDi national gross flows (year, flow, category): flow "immigration" / "emigration", category
+    "all" / "immigrants"; from `befolkning_flytting.csv` (2013: innvkat_3, quoted, ',') or
+    `befolkning_flytting_FL_2014.csv` (2014: invkat_2 x vreg_3, quoted, ',')."""
+    path = Path(path)
+    national, category = _national_flows(path)
+    if "vreg_3" in national.columns:
+        national = national[national["vreg_3"] == "alle"]
+    national = national[national[category].isin(["alle", "innvandrere"])]
+    rows = _flow_rows(
+        national, path, category=national[category].map({"alle": "all", "innvandrere": "immigrants"})
+    )
     return _grid(
         rows,
         ("year", "flow", "category"),
         {"flow": ("immigration", "emigration"), "category": ("all", "immigrants")},
+        path,
+    ).assign_attrs(units="events")
+
+
+def read_imdi_flows_by_region(path: str | Path) -> xr.DataArray:
+    """IMDi national gross flows of immigrants by world region (year, flow, region2) from
+    `befolkning_flytting_FL_2014.csv` (vreg_3): region2 "1" (country groups 1 and 2) or "2" (group 3),
+    `REGION2_GROUPS`."""
+    path = Path(path)
+    national, category = _national_flows(path)
+    if "vreg_3" not in national.columns:
+        raise DataError(path, "vreg_3", "column missing: this file has no world-region split")
+    national = national[(national[category] == "innvandrere") & (national["vreg_3"] != "alle")]
+    rows = _flow_rows(national, path, region2=national["vreg_3"])
+    return _grid(
+        rows,
+        ("year", "flow", "region2"),
+        {"flow": ("immigration", "emigration"), "region2": ("1", "2")},
         path,
     ).assign_attrs(units="events")
 

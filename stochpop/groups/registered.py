@@ -13,6 +13,7 @@ National figures only, on 1 January (stocks, persons) or for the year (flows, ev
   (2006-2022, summed over municipalities); `duration` (year, region2, duration_class): 2015;
   `world_regions` (year, group): immigrants by IMDi's 9 world regions mapped to the groups, 2015;
 * `flows_imdi` (year, flow, category): 2013 and 2014 gross flows, all and immigrants;
+  `flows_by_region` (year, flow, region2): 2014 gross flows of immigrants of groups 1 + 2 ("1") and 3 ("2");
   `flows_citizenship` (year, flow, category): 1999-2007, all and foreign citizens;
 * `eurostat` (flow, year, sex, age): flows by completed age; `eurostat_totals` (flow, year);
 * `tfr_ratio` (year): immigrant women's TFR over the rest's (SSB);
@@ -35,6 +36,7 @@ from stochpop.data.immigrants import (
     read_imdi_country_background,
     read_imdi_duration,
     read_imdi_flows,
+    read_imdi_flows_by_region,
     read_imdi_main_groups,
     read_imdi_world_regions,
     read_ssb_flows_by_citizenship,
@@ -60,6 +62,7 @@ class RegisteredGroups:
     duration: xr.DataArray
     world_regions: xr.DataArray
     flows_imdi: xr.DataArray
+    flows_by_region: xr.DataArray
     flows_citizenship: xr.DataArray
     eurostat: xr.DataArray
     eurostat_totals: xr.DataArray
@@ -110,6 +113,7 @@ def load_registered(norway: str | Path) -> RegisteredGroups:
         duration=read_imdi_duration(imdi / "befolkning_botid_L_2015.csv"),
         world_regions=_regions_by_group(read_imdi_world_regions(imdi / "befolkning_verdensregion_9L.csv")),
         flows_imdi=flows,
+        flows_by_region=read_imdi_flows_by_region(imdi / "befolkning_flytting_FL_2014.csv"),
         flows_citizenship=read_ssb_flows_by_citizenship(
             norway / "migration" / "DERIVED_ssb_web_immigration_emigration_by_age_citizenship_1999-2007.csv"
         ),

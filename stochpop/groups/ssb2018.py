@@ -102,11 +102,6 @@ NON_IMMIGRANT_IMMIGRATION: Points = ((2017, 7_490.0), (2100, 11_000.0))
 """Immigrations of non-immigrants (ch. 3.4: "increases from 7 490 in 2017 to 11 000 in 2100"; ch. 8.1:
 a linear trend)."""
 
-EMIGRATIONS_2014: dict[str, float] = {"groups 1-2": 14_959.0, "group 3": 8_774.0}
-"""Emigrations of immigrants in 2014 by IMDi's 2 world regions (region 1 = groups 1 and 2, region 2 =
-group 3; `REGION2_GROUPS`), national rows of `imdikator-munch/befolkning_flytting_FL_2014.csv` (the
-reader `read_imdi_flows` keeps only their sum)."""
-
 SSB_FIGURES: dict[str, dict[int, float]] = {
     "immigrants": {2018: 750_000.0, 2040: 1_100_000.0, 2060: 1_330_000.0},
     "norwegian_born": {2018: 170_000.0, 2040: 370_000.0, 2060: 530_000.0},
@@ -221,7 +216,7 @@ def mortality_factors(m: np.ndarray, e0: np.ndarray) -> np.ndarray:
 
 def cell_kinds(cells: GroupCells) -> np.ndarray:
     """The emigration kind of each cell (C,): 0 everyone but immigrants, 1 immigrants of groups 1-2,
-    2 immigrants of group 3 (`EMIGRATIONS_2014`'s regions)."""
+    2 immigrants of group 3 (IMDi's 2014 emigrations by world region, `RegisteredGroups.flows_by_region`)."""
     kind = np.zeros(cells.size, dtype=int)
     for g in range(1, cells.groups + 1):
         for d in range(cells.durations):
@@ -236,11 +231,12 @@ def registered_emigration_rates(reg: RegisteredGroups) -> np.ndarray:
     everyone = float(reg.population.sel(year=2014).sum())
     flows = reg.flows_imdi.sel(year=2014, flow="emigration")
     others = float(flows.sel(category="all") - flows.sel(category="immigrants"))
+    by_region = reg.flows_by_region.sel(year=2014, flow="emigration")
     return np.array(
         [
             others / (everyone - immigrants),
-            EMIGRATIONS_2014["groups 1-2"] / stock[:2].sum(),
-            EMIGRATIONS_2014["group 3"] / stock[2],
+            float(by_region.sel(region2="1")) / stock[:2].sum(),
+            float(by_region.sel(region2="2")) / stock[2],
         ]
     )
 

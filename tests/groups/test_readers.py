@@ -15,6 +15,7 @@ from stochpop.data.immigrants import (
     read_imdi_age_groups,
     read_imdi_country_background,
     read_imdi_flows,
+    read_imdi_flows_by_region,
     read_imdi_main_groups,
 )
 from stochpop.groups.registered import RegisteredGroups
@@ -132,3 +133,20 @@ def test_registered_tables_agree(registered: RegisteredGroups) -> None:
     np.testing.assert_allclose(by_age.transpose(*main.dims).values, main.values, rtol=1e-9)
     total = registered.main_groups.sel(year=2015, category="immigrants").sum()
     assert float(registered.country_groups.sel(year=2015).sum()) == pytest.approx(float(total), rel=1e-9)
+
+
+def test_flows_by_region_sum_to_the_immigrants_row(registered: RegisteredGroups) -> None:
+    """The 2014 file's world-region rows of immigrants add up to its own all-regions row (read apart)."""
+    by_region = registered.flows_by_region.sel(year=2014).sum("region2")
+    immigrants = registered.flows_imdi.sel(year=2014, category="immigrants")
+    np.testing.assert_array_equal(by_region.sel(flow=immigrants["flow"]).values, immigrants.values)
+    assert (registered.flows_by_region > 0).all()
+
+
+def test_flows_by_region_need_the_region_column(tmp_path: Path) -> None:
+    path = tmp_path / "f.csv"
+    path.write_text(
+        '"aar","flytting","invkat_2","fylke_id","tabellvariabel"\n2014,"utvandring","alle","00","1"\n'
+    )
+    with pytest.raises(DataError, match="vreg_3: column missing"):
+        read_imdi_flows_by_region(path)
