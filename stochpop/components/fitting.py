@@ -4,7 +4,7 @@ loudly (`FitWarning`)."""
 import json
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import arviz as az
@@ -148,6 +148,23 @@ def read_diagnostics(idata: az.InferenceData) -> Diagnostics | None:
     """The diagnostics stored with a NUTS fit, or None for SVI."""
     stored = idata["posterior"].attrs.get("diagnostics")
     return None if stored is None else Diagnostics(**json.loads(stored))
+
+
+def refit_if_unmixed(
+    fit: Callable[[FitSettings], az.InferenceData], settings: FitSettings, restart_rhat: float | None
+) -> az.InferenceData:
+    """`fit(settings)`; if it is a NUTS fit whose largest R-hat exceeds `restart_rhat` (chains that did
+    not mix, typically one stuck after a failed adaptation), `fit` once more with the next seed, keeping
+    the fit with the lower R-hat. The seed used is recorded as posterior attribute `fit_seed`."""
+    first = fit(settings)
+    first["posterior"].attrs["fit_seed"] = settings.seed
+    diagnosed = read_diagnostics(first)
+    if restart_rhat is None or diagnosed is None or diagnosed.max_rhat <= restart_rhat:
+        return first
+    retry = fit(replace(settings, seed=settings.seed + 1))
+    retry["posterior"].attrs["fit_seed"] = settings.seed + 1
+    again = read_diagnostics(retry)  # the same method as the first: NUTS, so diagnosed
+    return retry if again is not None and again.max_rhat < diagnosed.max_rhat else first
 
 
 def interval_share(observed: np.ndarray, replicates: np.ndarray, level: float) -> float:

@@ -7,13 +7,13 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from functools import partial
 
 import arviz as az
 from tqdm import tqdm
 
 from stochpop.components.contract import Component
-from stochpop.components.fitting import FitWarning, read_diagnostics
+from stochpop.components.fitting import FitWarning, read_diagnostics, refit_if_unmixed
 from stochpop.components.posterior import save_posterior
 from stochpop.components.settings import FitSettings
 from stochpop.data.container import CountryData
@@ -30,24 +30,14 @@ def fit_components(
     """Fit every component (a FitWarning is raised by any fit that fails its diagnostics); `on_fit` is
     called with each name and fit as it finishes.
 
-    restart_rhat: a NUTS fit whose largest R-hat exceeds it (chains that did not mix, typically one stuck
-    after a failed adaptation) is run once more with the next seed, and the fit with the lower R-hat is
-    kept. The seed used is recorded as posterior attribute `fit_seed`.
+    restart_rhat: a NUTS fit whose largest R-hat exceeds it is run once more with the next seed
+    (`refit_if_unmixed`; the seed used is recorded as posterior attribute `fit_seed`).
     """
     fitted = {}
-    for name in components:  # in their order (`stochpop.projection.sampled.COMPONENTS`)
-        fit = components[name].fit(data, settings)
-        fit["posterior"].attrs["fit_seed"] = settings.seed
-        first = read_diagnostics(fit)
-        if restart_rhat is not None and first is not None and first.max_rhat > restart_rhat:
-            retry = components[name].fit(data, replace(settings, seed=settings.seed + 1))
-            retry["posterior"].attrs["fit_seed"] = settings.seed + 1
-            second = read_diagnostics(retry)  # same method as `first`: NUTS, so diagnosed
-            if second is not None and second.max_rhat < first.max_rhat:
-                fit = retry
-        fitted[name] = fit
+    for name, component in components.items():  # in their order (`stochpop.projection.sampled.COMPONENTS`)
+        fitted[name] = refit_if_unmixed(partial(component.fit, data), settings, restart_rhat)
         if on_fit:
-            on_fit(name, fit)
+            on_fit(name, fitted[name])
     return fitted
 
 
@@ -70,9 +60,9 @@ def fit_and_save(
 
     def saved(name: str, idata: az.InferenceData) -> None:
         seconds = time.perf_counter() - clock[0]
-        partial = files[name].with_suffix(".partial")
-        save_posterior(idata, partial)
-        os.replace(partial, files[name])
+        staged = files[name].with_suffix(".partial")
+        save_posterior(idata, staged)
+        os.replace(staged, files[name])
         diagnostics = read_diagnostics(idata)
         summary = str(diagnostics) if diagnostics else f"no MCMC ({idata['posterior'].attrs['fit_method']})"
         report[name] = {

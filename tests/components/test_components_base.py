@@ -1,5 +1,6 @@
 """The shared fitting machinery on a tiny model with a known posterior."""
 
+import json
 import warnings
 
 import arviz as az
@@ -11,7 +12,7 @@ import pytest
 import scipy.stats
 import xarray as xr
 
-from stochpop.components.fitting import FitWarning, diagnose, fit_model, read_diagnostics
+from stochpop.components.fitting import FitWarning, diagnose, fit_model, read_diagnostics, refit_if_unmixed
 from stochpop.components.posterior import load_posterior, save_posterior
 from stochpop.components.randomness import path_keys, path_shocks, posterior_draws, student_t
 from stochpop.components.settings import FitSettings
@@ -113,3 +114,35 @@ def test_student_t_has_the_student_t_law(df):
     draws = np.asarray(student_t(jax.random.PRNGKey(int(df * 10)), df, (100_000,)), dtype=float)
     assert scipy.stats.kstest(draws, scipy.stats.t(df).cdf).pvalue > 0.001
     assert np.quantile(draws, 0.99) == pytest.approx(scipy.stats.t(df).ppf(0.99), rel=0.05)
+
+
+def _fit_with_rhat(rhats: dict[int, float], calls: list[int]):
+    """A fake fit whose stored max R-hat depends on the seed; records the seeds it was called with."""
+
+    def fit(settings: FitSettings) -> az.InferenceData:
+        calls.append(settings.seed)
+        idata = az.from_dict(posterior={"x": np.zeros((2, 5))})
+        diagnostics = {"max_rhat": rhats[settings.seed], "min_ess_bulk": 500.0, "divergences": 0}
+        idata["posterior"].attrs["diagnostics"] = json.dumps(
+            {**diagnostics, "worst_rhat": "x", "worst_ess": "x"}
+        )
+        return idata
+
+    return fit
+
+
+@pytest.mark.parametrize(
+    ("rhats", "restart", "calls_expected", "kept_seed"),
+    [
+        ({3: 1.002}, 1.05, [3], 3),  # mixed: no refit
+        ({3: 2.2, 4: 1.003}, 1.05, [3, 4], 4),  # stuck chain: refit, the better one kept
+        ({3: 1.2, 4: 1.9}, 1.05, [3, 4], 3),  # the refit is worse: the first kept
+        ({3: 2.2}, None, [3], 3),  # restarts switched off
+    ],
+)
+def test_refit_if_unmixed(rhats, restart, calls_expected, kept_seed):
+    calls: list[int] = []
+    fit = refit_if_unmixed(_fit_with_rhat(rhats, calls), FitSettings(seed=3), restart)
+    assert calls == calls_expected
+    assert fit["posterior"].attrs["fit_seed"] == kept_seed
+    assert read_diagnostics(fit).max_rhat == rhats[kept_seed]
