@@ -165,6 +165,25 @@ def reclassified(population: Array, targets: tuple[int, ...]) -> Array:
     return moved
 
 
+def transferred_in(moved_out: Array, destination: Array) -> Array:
+    """In-moves (..., R_to, 2, A): the out-moves (..., R_from, 2, A) summed over their origin with the
+    `Transfers.destination` shares (..., R_from, R_to, 2, A) or broadcastable.
+
+    A destination shared by several rows of the out-moves (by every path, or by every sex and age: (R, R,
+    1, 1)) makes the sum a contraction over the origin, a matrix product per shared block. On XLA CPU (jax
+    0.10, 2 cores) with 50 paths x 100 regions and one (R, R, 2, 120) destination given as an input, a
+    26-year projection took 0.84 s this way against 9.0 s as a multiply-and-sum over the origin (XLA fuses
+    that into the sum, forming no (..., R, R, 2, A) array, but runs it as a slow reduction; it rewrote it
+    as a product by itself only where the destination was a compile-time constant). A destination as large
+    as the product (each path's own, by sex and age) is read once whatever the method, and there the fused
+    multiply-and-sum is 1.2-1.8x faster than a product of 1 x R vectors.
+    """
+    own = destination.shape[:-4] == moved_out.shape[:-3] and destination.shape[-2:] == moved_out.shape[-2:]
+    if own:
+        return jnp.sum(moved_out[..., :, None, :, :] * destination, axis=-4)
+    return jnp.einsum("...fsa,...ftsa->...tsa", moved_out, destination, precision=jax.lax.Precision.HIGHEST)
+
+
 def _migration_mask(config: KernelConfig, dtype: Any) -> Array | float:
     """1 at ages with migration, 0 above `migration_max_age`, shape (A,)."""
     if config.migration_max_age is None:
@@ -213,7 +232,7 @@ def project_year(
     moved_in = None
     if rates.transfers is not None:
         assert moved_out is not None  # o, hence moved_out, is set whenever transfers are given
-        moved_in = jnp.sum(moved_out[..., :, None, :, :] * rates.transfers.destination, axis=-4)
+        moved_in = transferred_in(moved_out, rates.transfers.destination)
 
     present = _plus(_minus(_minus(aged - deaths, emigrations), moved_out), moved_in)
     if config.reclassify is not None:

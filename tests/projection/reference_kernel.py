@@ -82,18 +82,32 @@ def project_cells_one_path(
     reclassify: tuple[int, ...] | None = None,
     share_boys: float = 0.51369,
     migration_max_age: int | None = 69,
+    out_rate: np.ndarray | None = None,
+    destination: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """One path with cells (e.g. population groups), gross migration.
+    """One path with cells (e.g. population groups or regions), gross migration.
 
     population (C, 2, 120); per year: fertility (T, C, 35), mortality, immigration, emigration (T, C, 2, 120),
     birth_destination (T, C, C) (births to mothers of cell c go to cell c' in share [c, c']; None: the
-    mother's cell). The year: births by the mother's 1 January cell, sent to their destination cells; ageing;
-    deaths and emigrations by the 1 January cell; then everyone present in cell c moves to reclassify[c]
-    (None: nobody moves); then the immigrations are added where they are given.
+    mother's cell). Transfers between cells (internal migration): out_rate (T, C, 2, 120) probabilities of
+    moving out, destination (T, C, C, 2, 120) the movers' shares by destination (None: no transfers). The
+    year: births by the mother's 1 January cell, sent to their destination cells; ageing; deaths, emigrations
+    and transfers out by the 1 January cell (exits scaled down together where q + e + o > 1); transfers in,
+    each mover added to the cell of its share; then everyone present in cell c moves to reclassify[c] (None:
+    nobody moves); then the immigrations are added where they are given.
     """
     years, cells = fertility.shape[0], population.shape[0]
     pop = population.astype(float).copy()
-    names = ("population", "births", "births_by_mother", "deaths", "emigrations", "immigrations")
+    names = (
+        "population",
+        "births",
+        "births_by_mother",
+        "deaths",
+        "emigrations",
+        "immigrations",
+        "transfers_in",
+        "transfers_out",
+    )
     out = {k: [] for k in names}
     for t in range(years):
         by_mother = np.zeros((cells, 2))
@@ -114,6 +128,8 @@ def project_cells_one_path(
         deaths = np.zeros((cells, 2, N_AGES))
         emig = np.zeros((cells, 2, N_AGES))
         immig = np.zeros((cells, 2, N_AGES))
+        moved_out = np.zeros((cells, 2, N_AGES))
+        moved_in = np.zeros((cells, 2, N_AGES))
         present = np.zeros((cells, 2, N_AGES))
         for c in range(cells):
             for s in range(2):
@@ -125,12 +141,23 @@ def project_cells_one_path(
                     migrates = migration_max_age is None or age <= migration_max_age
                     q = 0.5 if age >= 108 else 1 - math.exp(-mortality[t, c, s, age])
                     e = emigration[t, c, s, age] if migrates else 0.0
-                    if q + e > 1:
-                        q, e = q / (q + e), e / (q + e)
+                    o = out_rate[t, c, s, age] if (out_rate is not None and migrates) else 0.0
+                    if q + e + o > 1:
+                        q, e, o = q / (q + e + o), e / (q + e + o), o / (q + e + o)
                     deaths[c, s, age] = q * aged[c, s, age]
                     emig[c, s, age] = e * aged[c, s, age]
+                    moved_out[c, s, age] = o * aged[c, s, age]
                     immig[c, s, age] = immigration[t, c, s, age] if migrates else 0.0
-                    present[c, s, age] = aged[c, s, age] - deaths[c, s, age] - emig[c, s, age]
+                    present[c, s, age] = (
+                        aged[c, s, age] - deaths[c, s, age] - emig[c, s, age] - moved_out[c, s, age]
+                    )
+        if destination is not None:
+            for c in range(cells):
+                for to in range(cells):
+                    for s in range(2):
+                        for age in range(N_AGES):
+                            moved_in[to, s, age] += destination[t, c, to, s, age] * moved_out[c, s, age]
+        present += moved_in
         following = np.zeros((cells, 2, N_AGES))
         for c in range(cells):
             to = c if reclassify is None else reclassify[c]
@@ -143,4 +170,6 @@ def project_cells_one_path(
         out["deaths"].append(deaths)
         out["emigrations"].append(emig)
         out["immigrations"].append(immig)
+        out["transfers_in"].append(moved_in)
+        out["transfers_out"].append(moved_out)
     return {k: np.array(v) for k, v in out.items()}

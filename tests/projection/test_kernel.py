@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from reference_kernel import project_one_path
+from reference_kernel import project_cells_one_path, project_one_path
 
 from stochpop.projection.kernel import KernelConfig, Rates, Transfers, project
 
@@ -154,6 +154,67 @@ def test_two_regions_with_internal_migration_matrix():
     regional_sum = np.asarray(populations).sum(2)
     assert np.isfinite(regional_sum).all()
     np.testing.assert_allclose(regional_sum[0][..., keep], np.asarray(national)[0][..., keep], rtol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "layout",
+    ["shared", "shared_broadcast_sex_age", "per_path", "per_path_broadcast_sex_age"],
+)
+def test_transfers_match_numpy_reference(layout):
+    """Internal moves between 4 regions against the loop-by-loop reference, with destination shares shared
+    by every path ((R, R, 2, A) or (R, R, 1, 1) each year: the in-moves are a contraction over the origin)
+    or each path's own ((paths, R, R, 2, A) or (paths, R, R, 1, 1)), exits rescaled where q + e + o > 1."""
+    rng = np.random.default_rng(6)
+    paths, years, regions = 3, 6, 4
+    inputs = random_inputs(rng, paths=paths, years=years)
+    pop = inputs["pop"][:, None] * rng.uniform(0.2, 1.5, size=(paths, regions, 1, 1))
+    by_region = (years, paths, regions)
+    mortality = inputs["mortality"][:, :, None] * rng.uniform(0.8, 1.2, size=(*by_region, 2, AGES))
+    fertility = inputs["fertility"][:, :, None] * rng.uniform(0.8, 1.2, size=(*by_region, 1))
+    immigration = inputs["immigration"][:, :, None] * rng.uniform(0.0, 0.5, size=(*by_region, 1, 1))
+    emigration = np.minimum(
+        inputs["emigration"][:, :, None] * rng.uniform(0.5, 1.5, size=(*by_region, 1, 1)), 1
+    )
+    out_rate = rng.uniform(0.0, 0.08, size=(*by_region, 2, AGES))
+    out_rate[:, :, 1, :, 20] = 0.6  # with emigration 0.999 at age 30 below, q + e + o > 1 there
+    sex_age = (2, AGES) if layout in ("shared", "per_path") else (1, 1)
+    own = (paths,) if layout.startswith("per_path") else ()
+    # (years, *own, R_from, R_to, *sex_age): rows sum to 1, nobody moves within a region.
+    raw = rng.uniform(0.05, 1.0, size=(years, *own, regions, regions, *sex_age))
+    raw = raw * (1.0 - np.eye(regions))[:, :, None, None]
+    destination = raw / raw.sum(-3, keepdims=True)
+    with jax.enable_x64(True):
+        rates = Rates(
+            fertility=jnp.asarray(fertility),
+            mortality=jnp.asarray(mortality),
+            immigration=jnp.asarray(immigration),
+            emigration=jnp.asarray(emigration),
+            transfers=Transfers(out_rate=jnp.asarray(out_rate), destination=jnp.asarray(destination)),
+        )
+        populations, flows = project(jnp.asarray(pop), rates, flows_by_age=True)
+    full = np.broadcast_to(
+        destination if own else destination[:, None], (years, paths, regions, regions, 2, AGES)
+    )
+    runs = [
+        project_cells_one_path(
+            pop[p],
+            np.broadcast_to(fertility[:, p], (years, regions, 35)),
+            mortality[:, p],
+            np.broadcast_to(immigration[:, p], (years, regions, 2, AGES)),
+            np.broadcast_to(emigration[:, p], (years, regions, 2, AGES)),
+            out_rate=out_rate[:, p],
+            destination=full[:, p],
+        )
+        for p in range(paths)
+    ]
+    expected = {k: np.stack([r[k] for r in runs], axis=1) for k in runs[0]}
+    assert expected["transfers_out"].sum() > 0
+    np.testing.assert_allclose(populations, expected["population"], rtol=1e-10, atol=1e-8)
+    for name in ("deaths", "emigrations", "transfers_in", "transfers_out"):
+        np.testing.assert_allclose(getattr(flows, name), expected[name], rtol=1e-10, atol=1e-8, err_msg=name)
+    # The moves sum to zero over regions (per path, year, sex and age).
+    moved_in, moved_out = np.asarray(flows.transfers_in), np.asarray(flows.transfers_out)
+    np.testing.assert_allclose(moved_in.sum(2), moved_out.sum(2), rtol=1e-12)
 
 
 def test_rates_generated_inside_scan_equal_rates_as_inputs():

@@ -1,0 +1,195 @@
+"""Regional paths consistent with the national paths: SSB's BEFREG adjusted to BEFINN (reference ch. 4.3,
+5.2, 7), path by path.
+
+For a chunk of national paths (their kernel rates each year and their national population at the end of
+each year) the regions (draw, region, sex, age) are projected by the kernel with a region axis, each year:
+
+1. Rates from the path's national ones (reference ch. 5.2 and 3: the national path moved by fixed regional
+   differences; here by a factor per path and year, e.g. a draw of the `levels` posterior):
+
+       fertility_r = b_r(t) fertility                 (births per woman at risk, by age at end of year)
+       q_r = min(d_r(t) q, 1),  q = 1 - exp(-m)       (death probability; the kernel gets -log(1 - q_r))
+
+   The factor multiplies the death probability as `levels` estimates it; from `q_fixed_from_age` the
+   kernel's fixed q applies in every region. International migration: the path's national counts (net
+   migration, or immigrations) are shared among the regions by `RegionalMigration.international_share`
+   (SSB: the last ten years' shares of the immigrants); national emigration probabilities apply in every
+   region. Internal migration: `RegionalMigration.out_rate` and `destination` as the kernel's `Transfers`
+   (SSB: out-migration probabilities and a destination matrix from the last ten years, ages 0-69, the
+   kernel's `migration_max_age`). These are held over the years; where they come from (recent years'
+   estimates: `internal`, `destinations`, the Norway county residuals) is the caller's.
+2. `kernel.project_year` on the regional stock.
+3. The adjustment (reference ch. 4.3): each sex and age is scaled by one factor over all regions so that the
+   regions sum to the path's national population,
+
+       P_r(t) <- N(t) P_r(t) / sum_j P_j(t)    by sex and age,
+
+   written as N times the region's share, so one region is the national path exactly. Where no region has
+   anyone of a sex and age the national number goes to the regions by their share of that sex (all ages),
+   and to every region equally if no region has anyone of that sex. The next year starts from the adjusted
+   stock.
+
+Flows are the regional projection's, before the adjustment (SSB adjusts the populations only, so regional
+births, deaths and migrations need not sum to the national ones); the adjustment is returned as its own
+term, so each region's account holds exactly:
+
+    P_r(t) = aged_r(t) - deaths_r - emigrations_r + immigrations_r + in_r - out_r + adjustment_r.
+
+Everything is vectorised over the paths (a leading draw axis) in one compiled `lax.scan` over years.
+Memory: the population output is (year, draw, region, 2, 120), 96 KB per path-year with 100 regions in
+float32, so run paths in chunks (as `stochpop.run.chunks` does).
+"""
+
+from functools import partial
+from typing import NamedTuple
+
+import arviz as az
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+
+from stochpop.components.randomness import Paths, path_keys, posterior_draws
+from stochpop.projection.kernel import (
+    DEFAULT_CONFIG,
+    Flows,
+    KernelConfig,
+    Rates,
+    Transfers,
+    project_year,
+    sum_over_age,
+)
+
+Array = jax.Array
+
+
+class RegionalFactors(NamedTuple):
+    """Level factors on the national rates, by year: fertility (b_r) and mortality (d_r) (year, draw,
+    region), or broadcastable (e.g. (year, 1, region) for the same factors on every path)."""
+
+    fertility: Array
+    mortality: Array
+
+
+class RegionalMigration(NamedTuple):
+    """Migration assumptions held over the projection years.
+
+    out_rate: (..., R, 2, A) probability of moving to another region in the year (leading axes broadcast
+        with the paths: one per path, or shared).
+    destination: (..., R_from, R_to, 2, A) or broadcastable (e.g. (R, R, 1, 1)); rows sum to 1, zero
+        diagonal. Shared by the paths, the kernel's in-moves are a matrix product (`kernel.transferred_in`).
+    international_share: (..., R, 2, A) or broadcastable (e.g. (R, 1, 1)); each region's share of the
+        national net migration or immigrations, summing to 1 over regions.
+    """
+
+    out_rate: Array
+    destination: Array
+    international_share: Array
+
+
+class RegionalPaths(NamedTuple):
+    """population: (year, draw, R, 2, A) at the end of each year, adjusted to the national paths.
+    flows: the regional projection's `Flows` by sex (year, draw, R, 2), before the adjustment, with
+        transfers_in and transfers_out (internal moves; they sum to zero over regions).
+    adjustment: (year, draw, R, 2) persons added to each region by the adjustment (negative: removed),
+        summed over age; sums to the national population minus the projected regional sum."""
+
+    population: Array
+    flows: Flows
+    adjustment: Array
+
+
+def regional_rates(national: Rates, factors: RegionalFactors, migration: RegionalMigration) -> Rates:
+    """One year's regional kernel `Rates` (draw, R, ...) from the paths' national `Rates` (draw, ...),
+    their factors (draw, R) and the migration assumptions (step 1 of the module docstring)."""
+    q = -jnp.expm1(-jnp.maximum(national.mortality, 0.0))[..., None, :, :]
+    q_regional = jnp.minimum(factors.mortality[..., :, None, None] * q, 1.0)
+    share = migration.international_share
+
+    def shared(counts: Array | None) -> Array | None:
+        return None if counts is None else counts[..., None, :, :] * share
+
+    return Rates(
+        fertility=factors.fertility[..., :, None] * national.fertility[..., None, :],
+        mortality=-jnp.log1p(-q_regional),
+        net_migration=shared(national.net_migration),
+        immigration=shared(national.immigration),
+        emigration=None if national.emigration is None else national.emigration[..., None, :, :],
+        transfers=Transfers(out_rate=migration.out_rate, destination=migration.destination),
+    )
+
+
+def adjusted_to_national(projected: Array, national: Array) -> Array:
+    """Regional stocks (..., R, 2, A) scaled by sex and age to sum to `national` (..., 2, A) (step 3 of
+    the module docstring): national times each region's share, (..., R, 2, A)."""
+    regions = projected.shape[-3]
+    total = jnp.sum(projected, axis=-3, keepdims=True)
+    by_sex = jnp.sum(projected, axis=-1, keepdims=True)
+    sex_total = jnp.sum(by_sex, axis=-3, keepdims=True)
+    sex_share = jnp.where(sex_total > 0, by_sex / jnp.where(sex_total > 0, sex_total, 1.0), 1.0 / regions)
+    share = jnp.where(total > 0, projected / jnp.where(total > 0, total, 1.0), sex_share)
+    return national[..., None, :, :] * share
+
+
+@partial(jax.jit, static_argnames=("config",))
+def regional_paths(
+    start: Array,
+    national_rates: Rates,
+    national: Array,
+    factors: RegionalFactors,
+    migration: RegionalMigration,
+    config: KernelConfig = DEFAULT_CONFIG,
+) -> RegionalPaths:
+    """Project the regions of a chunk of national paths (module docstring).
+
+    start: the regions' 1 January jump-off stock (R, 2, A) or (draw, R, 2, A).
+    national_rates: the paths' kernel `Rates`, leaves (year, draw, ...) (`national_kernel_rates` of
+        `PathProjection.rates`, or `simulate.rates_by_year` with the year axis first).
+    national: the paths' national population at the end of each year (year, draw, 2, A).
+    factors: `RegionalFactors` (year, draw, R); migration: `RegionalMigration`.
+    config: the national projection's `KernelConfig`.
+    """
+    initial = jnp.broadcast_to(start, (*national.shape[1:-2], *start.shape[-3:])).astype(national.dtype)
+
+    def step(population: Array, x: tuple[Rates, Array, RegionalFactors]) -> tuple[Array, tuple]:
+        rates, national_t, factors_t = x
+        projected, flows = project_year(population, regional_rates(rates, factors_t, migration), config)
+        adjusted = adjusted_to_national(projected, national_t)
+        ones = jnp.ones(projected.shape[-1], projected.dtype)
+        adjustment = jnp.matmul(adjusted - projected, ones, precision=jax.lax.Precision.HIGHEST)
+        return adjusted, (adjusted, sum_over_age(flows), adjustment)
+
+    population, flows, adjustment = jax.lax.scan(step, initial, (national_rates, national, factors))[1]
+    return RegionalPaths(population, flows, adjustment)
+
+
+def national_kernel_rates(rate_set: xr.Dataset) -> Rates:
+    """A rate set (draw, year, ...) of `PathProjection.rates` -> kernel `Rates`, leaves (year, draw, ...)."""
+
+    def by_year(name: str) -> Array:
+        return jnp.asarray(np.swapaxes(rate_set[name].values, 0, 1))
+
+    def given(name: str) -> Array | None:
+        return by_year(name) if name in rate_set else None
+
+    return Rates(
+        fertility=by_year("fertility"),
+        mortality=by_year("mortality"),
+        net_migration=given("net_migration"),
+        immigration=given("immigration"),
+        emigration=given("emigration"),
+    )
+
+
+def posterior_factors(idata: az.InferenceData, key: Array, paths: Paths, years: np.ndarray) -> np.ndarray:
+    """Each path's own draw of the `levels` posterior (its key `fold_in(key, path)`, stream 0, as the
+    components draw theirs: `randomness.posterior_draws`), as factors exp(log_factor) (year, draw, region)
+    for `years` (ValueError naming those the posterior does not cover). Give fertility and mortality
+    different `key`s so that their draws are independent."""
+    available = idata["posterior"]["year"].values
+    missing = sorted(set(np.asarray(years).tolist()) - set(available.tolist()))
+    if missing:
+        raise ValueError(f"the level posterior covers years {available[0]}-{available[-1]}, not {missing}")
+    log_factor = posterior_draws(idata, path_keys(key, paths), ["log_factor"])["log_factor"]
+    index = np.searchsorted(available, years)
+    return np.exp(np.swapaxes(log_factor[:, index], 0, 1))
