@@ -35,6 +35,7 @@ import pandas as pd
 import xarray as xr
 
 from stochpop.data.errors import DataError
+from stochpop.data.regional import read_csv_table
 
 COUNTY_CODES: dict[str, str] = {
     "Oslo": "03",
@@ -99,22 +100,6 @@ MIN_MONTHS = 10
 """Fewest months for a year of `read_unemployment_old_counties` (2010 has March-December)."""
 
 
-def _read(path: Path, columns: set[str]) -> pd.DataFrame:
-    """A CSV file with at least `columns` (read as text), at least one row."""
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except OSError as err:
-        raise DataError(path, "file", f"cannot read: {err.strerror}") from err
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise DataError(path, "table", f"cannot parse rows: {err}") from err
-    missing = columns - set(table.columns)
-    if missing:
-        raise DataError(path, "header", f"columns {sorted(missing)} missing; found {list(table.columns)}")
-    if table.empty:
-        raise DataError(path, "table", "no data rows")
-    return table
-
-
 def _numbers(text: pd.Series, path: Path, field: str, upper: float) -> np.ndarray:
     """Numbers in [0, upper]; anything else (blank included) is an error."""
     values = pd.to_numeric(text.str.strip(), errors="coerce")
@@ -154,7 +139,7 @@ def read_unemployment(path: str | Path) -> xr.Dataset:
     øvrige områder" are dropped. The file's shares have three decimals (0.1 percentage point)."""
     path = Path(path)
     columns = {"Nivå", "Geografisk enhet", "Arbeidsmarkedsstatus", "Kjønn", "Antall personer"}
-    table = _read(path, columns | {"Andel av arbeidsstyrken", "Dato"})
+    table = read_csv_table(path, columns | {"Andel av arbeidsstyrken", "Dato"})
     table = table[
         (table["Nivå"] == "Fylker")
         & (table["Arbeidsmarkedsstatus"] == "Helt ledige")
@@ -190,7 +175,7 @@ def read_unemployment_old_counties(path: str | Path) -> xr.Dataset:
     counts where any of its old counties has a row)."""
     path = Path(path)
     columns = {"Fylke", "Antall", "Prosent av arbeidsstyrken", "Endring fra i fjor (antall)", "År", "Måned"}
-    table = _read(path, columns)
+    table = read_csv_table(path, columns)
     table = table[table["Fylke"].isin(OLD_COUNTIES)]
     years = pd.to_numeric(table["År"], errors="coerce")
     if years.isna().any():

@@ -69,7 +69,7 @@ border changes of 2018-2024 (e.g. Røyken and Hurum from Buskerud to Asker, Aker
 population differ from its counties' on 2024 borders (`stochpop.regions.levels` corrects by the ratio)."""
 
 
-def _read_csv(path: Path, columns: set[str]) -> pd.DataFrame:
+def read_csv_table(path: Path, columns: set[str]) -> pd.DataFrame:
     """A CSV file with at least `columns` (every column read as text), at least one row."""
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -123,7 +123,7 @@ def read_regional_population(path: str | Path, granularity: str | None = None) -
     female and male, ages 0..105, whole non-negative counts, one row per cell; a region-year is either
     whole or absent (NaN, listed in attrs missing as "region:year")."""
     path = Path(path)
-    table = _read_csv(path, {"location_code", "age", "sex", "calyear", "pop_jan1_n"})
+    table = read_csv_table(path, {"location_code", "age", "sex", "calyear", "pop_jan1_n"})
     if granularity is not None:
         if "granularity_geo" not in table.columns:
             raise DataError(path, "granularity_geo", f"no such column to pick '{granularity}' rows")
@@ -173,7 +173,7 @@ def read_locations(path: str | Path) -> pd.DataFrame:
     ("03"), county_name, georegion ("5"), georegion_name (the file repeats a city for each ward). Validated:
     each municipality in one county and georegion."""
     path = Path(path)
-    table = _read_csv(
+    table = read_csv_table(
         path, {"municip_code", "county_code", "county_name", "georegion_code", "georegion_name"}
     )
     table = table[table["municip_code"] != ""]
@@ -225,7 +225,7 @@ def read_nuts_events(path: str | Path) -> xr.Dataset:
     the county births of 2005-2006 are also multiples of 10)."""
     path = Path(path)
     names = {"population_jan1": "population", "live_births": "births", "deaths": "deaths"}
-    table = _read_csv(
+    table = read_csv_table(
         path, {"nuts_code", "level", "region", "year", *names, "births_deaths_rounded_by_eurostat"}
     )
     typed = pd.DataFrame(
@@ -264,7 +264,7 @@ def read_landsdel_moves(path: str | Path) -> xr.DataArray:
     moves (year, origin, destination); the diagonal holds moves within a landsdel. No age or sex."""
     path = Path(path)
     moves = _moves(
-        _read_csv(path, {"year", "from_landsdel", "to_landsdel", "moves"}),
+        read_csv_table(path, {"year", "from_landsdel", "to_landsdel", "moves"}),
         path,
         "from_landsdel",
         "to_landsdel",
@@ -282,7 +282,7 @@ def read_county_moves(path: str | Path) -> xr.Dataset:
     municipality); out_total (year, origin): each origin's moves to all destinations, within its county
     and abroad included. The "I alt" column totals are dropped (they equal the column sums)."""
     path = Path(path)
-    table = _read_csv(path, {"year", "from_region", "to_county", "moves", "from_total_all_destinations"})
+    table = read_csv_table(path, {"year", "from_region", "to_county", "moves", "from_total_all_destinations"})
     table = table[~table["from_region"].str.startswith("I alt")].copy()
     table["from_region"] = table["from_region"].str.replace(r"^(\d\d \S+) \S+$", r"\1", regex=True)
     moves = _moves(table, path, "from_region", "to_county")
@@ -315,7 +315,7 @@ def read_telemark_changes(path: str | Path) -> xr.Dataset:
     """SSB 01222 for Telemark's 17 municipalities (2024 borders), 1997-2025 -> a Dataset of
     `TELEMARK_COMPONENTS` (year, municipality). Domestic moves include moves within the county."""
     path = Path(path)
-    table = _read_csv(path, {"year", "kommune", *TELEMARK_COMPONENTS})
+    table = read_csv_table(path, {"year", "kommune", *TELEMARK_COMPONENTS})
     typed = pd.DataFrame(
         {"year": _counts(table["year"], path, "year").astype(int), "municipality": table["kommune"]}
     )
