@@ -44,8 +44,8 @@ from stochpop.components.migration.paths import (
     pad_ages,
 )
 from stochpop.components.migration.schedules import spline_values
-from stochpop.components.migration.shocks import learn_level_shift_prior, record_rates
-from stochpop.components.randomness import Paths, path_keys, posterior_draws
+from stochpop.components.migration.shocks import future_level_scale, learn_level_shift_prior, record_rates
+from stochpop.components.randomness import Paths, path_keys, path_shocks, posterior_draws
 from stochpop.components.settings import DEFAULT_FIT_SETTINGS, FitSettings
 from stochpop.conventions import SEXES
 from stochpop.data.container import CountryData
@@ -64,7 +64,8 @@ class NetMigrationModel:
     learnt from the WPP world files in `long_record` up to `last_year`; default: wpp2024_world in the
     shared data folder).
     `forecast` runs the total's process on from the last fitted year and spreads each path by its draw's
-    schedule: parameter uncertainty (posterior draws) plus process uncertainty (shocks). The cells'
+    schedule: parameter uncertainty (posterior draws) plus process uncertainty (shocks); a shifting level's
+    future scale regresses from the fitted one towards the record's (`shocks.future_level_scale`). The cells'
     observation noise (registration and residual-method error) is not added to forecasts.
     """
 
@@ -169,7 +170,8 @@ class NetMigrationModel:
     def drivers(self, idata: az.InferenceData, years: Sequence[int], paths: Paths, key: Array) -> Drivers:
         """Paths after the fit period (path i depends on fold_in(key, i) alone,
         `stochpop.components.randomness.path_keys`): the total's process runs on from the last fitted year
-        (a shifting level from its draw's last level and deviation).
+        (a shifting level from its draw's last level and deviation, its level scale the draw's carried into
+        the future by `shocks.future_level_scale`, normal z from stream 3).
         fixed: schedule (draw, sex, age 0..119) of each path's posterior draw, summing to one (zero above the
         fitted ages); series: total_net (draw, year) persons."""
         index = forecast_steps(years, int(constant_values(idata, "last_year")))
@@ -181,9 +183,14 @@ class NetMigrationModel:
         if shifting:
             level = p["level"][:, -1]
             damping = np.full_like(level, constant_values(idata, "prior_damping"))
-            total = 1000.0 * level_shift_total_paths(
-                keys, level, last - level, damping, p["level_scale"], *args
+            level_scale = future_level_scale(
+                p["level_scale"],
+                float(constant_values(idata, "unit") * constant_values(idata, "prior_level_scale_median")),
+                float(constant_values(idata, "prior_scale_carryover")),
+                float(constant_values(idata, "prior_scale_change_sd")),
+                np.asarray(path_shocks(keys, 3, ())),
             )
+            total = 1000.0 * level_shift_total_paths(keys, level, last - level, damping, level_scale, *args)
         else:
             total = 1000.0 * level_paths(keys, 1, last, *args)
         schedule = pad_ages(p["schedule"], idata["posterior"]["age"].values)

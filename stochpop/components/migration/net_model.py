@@ -102,6 +102,8 @@ def shifting_net_migration_model(
         log sigma ~ Normal(log(u prior.shock_scale_median), prior.shock_scale_log_sd);
         phi = rho v, v ~ Beta(2, 2) (the deviations revert faster than the level, as in the record);
         nu ~ 2 + Gamma(2, 0.1).
+    Forecasts run the level on with a scale of its own per path (`shocks.future_level_scale`: a country's
+    level scale in one period predicts about half of it in the next, in the record).
     total: (T,) thousands; observed: (T, 2, A) thousands, or None to simulate.
     """
     n = total.shape[0]

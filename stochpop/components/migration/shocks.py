@@ -18,7 +18,28 @@ fitted by penalised maximum likelihood (Kalman filter, `level_shift_log_likeliho
 m_c, tau_c, sigma_c per country, with weak penalties log tau_c, log sigma_c ~ Normal(0, 2) (per 1000)
 that keep a country whose level never moves off tau = 0. The prior for a new country is the spread of the
 country estimates: log tau ~ Normal(mean, sd) of the log tau_c (so it holds their estimation noise too,
-a conservative width), the same for sigma, m ~ Normal(mean, sd) of the m_c; rho and phi as estimated.
+a conservative width), the same for sigma, m ~ Normal(mean, sd) of the m_c; phi as estimated.
+
+rho is corrected for the downward bias of an autoregression whose mean is estimated from the same n years
+(Kendall 1954; Marriott & Pope 1954): E rho_hat ~ rho - (1 + 3 rho) / n, so rho = (n rho_hat + 1) / (n - 3),
+capped at `MAX_DAMPING`. On panels simulated from the model (42 countries x 74 years, as the record to 2023)
+the estimator returns 0.845, 0.898 and 0.929 for rho = 0.90, 0.95 and 0.975 (bias -0.055, -0.052, -0.046;
+the formula's -0.050, -0.052, -0.053). On the record the correction lifts rho from 0.90 to 0.95 (2023) and
+from 0.80 to 0.90 (1989); Norway's own 1950-2023 record alone gives 0.976.
+
+A country's level scale does not stay put: migration regimes change (EU enlargement, wars, labour booms),
+and the record shows a country's volatility in one period predicts only half of it in the next. Fitting the
+model separately to the two halves of the record to 2023 (1950-1986, 1987-2023; likewise 1960-1984 /
+1985-2009 and 1970-1994 / 1995-2019), the correlation of log tau_c between halves is 0.46-0.49 and the
+least-squares slope 0.44-0.50. So a forecast's level scale is not the one estimated from the fit window: it
+regresses towards the cross-country median, and spreads around that,
+    log tau_future = l + b (log tau - l) + s z,  z ~ Normal(0, 1),  l = mean of the log tau_c,
+b and s (`scale_carryover`, `scale_change_sd`) the slope and residual sd of the regression of the later
+half's log tau_c on the earlier half's, over the record up to the last year used (`future_level_scale`).
+The residual holds both halves' estimation noise (b is attenuated by it, s inflated), so it errs wide. The
+same split does not support moving the long-run mean away from the window: over 42 countries and jump-offs
+1975-2013, the 25-year window mean forecasts the rate 10 years ahead better (RMSE 8.7 per 1000, median
+absolute error 2.0) than the last 5 years (9.2, 2.3) or the cross-country median (9.1, 2.8).
 
 WPP's migration estimates are partly smoothed or interpolated (for many countries before the 2000s they
 are residuals spread evenly over 5-year periods, and recent years may be projections of the last
@@ -44,6 +65,9 @@ MIN_POPULATION = 1000.0
 """Smallest population (thousands) in the last year used for a country to enter the record."""
 WOMEN_15_49_SHARE = 0.235
 """Share of women aged 15-49 in a population, for the births/fertility population proxy."""
+MAX_DAMPING = 0.98
+"""Largest damping rho of the level (a half-life of 34 years, about a generation): a 74-year record cannot
+tell slower reversion from a random walk, and the level must stay stationary for the spread to level off."""
 PENALTY_SD = 2.0
 """Sd of the weak Normal(0, sd) penalty on log tau_c and log sigma_c (per 1000)."""
 
@@ -53,7 +77,9 @@ class LevelShiftPrior:
     """Priors for the shifting-level net migration model, per 1000 residents a year (rho, phi unitless).
 
     log level_scale ~ Normal(log level_scale_median, level_scale_log_sd), the same for shock_scale;
-    long_run_mean ~ Normal(long_run_mean, long_run_sd); damping rho and persistence phi point estimates.
+    long_run_mean ~ Normal(long_run_mean, long_run_sd); damping rho and persistence phi point estimates;
+    scale_carryover b and scale_change_sd s: how a fitted level scale carries into the forecast's
+    (`future_level_scale`).
     """
 
     damping: float
@@ -64,6 +90,8 @@ class LevelShiftPrior:
     shock_scale_log_sd: float
     long_run_mean: float
     long_run_sd: float
+    scale_carryover: float
+    scale_change_sd: float
     countries: int
     first_year: int
     last_year: int
@@ -121,13 +149,19 @@ def _estimates(x: jax.Array) -> tuple[jax.Array, ...]:
 
 
 def learn_level_shift_prior(rates: xr.DataArray) -> LevelShiftPrior:
-    """`LevelShiftPrior` from rates (country, year) per 1000 (see the module docstring)."""
+    """`LevelShiftPrior` from rates (country, year) per 1000 (see the module docstring); the scale's
+    carry-over from the fits to the record's earlier and later halves (the earlier one a year longer if
+    the record has an odd number of years)."""
     with jax.enable_x64(True):
         x = jnp.asarray(rates.transpose("country", "year").values, dtype=jnp.float64)
         m, log_tau, log_sigma, rho, phi = (np.asarray(v) for v in _estimates(x))
+        half = x.shape[1] // 2
+        early, late = (np.asarray(_estimates(part)[1]) for part in (x[:, :-half], x[:, -half:]))
+    carryover, intercept = np.polyfit(early, late, 1)
+    change_sd = np.std(late - intercept - carryover * early, ddof=2)
     years = rates["year"].values
     return LevelShiftPrior(
-        damping=float(rho),
+        damping=unbiased_damping(float(rho), x.shape[1]),
         persistence=float(phi),
         level_scale_median=float(np.exp(log_tau.mean())),
         level_scale_log_sd=float(log_tau.std(ddof=1)),
@@ -135,7 +169,25 @@ def learn_level_shift_prior(rates: xr.DataArray) -> LevelShiftPrior:
         shock_scale_log_sd=float(log_sigma.std(ddof=1)),
         long_run_mean=float(m.mean()),
         long_run_sd=float(m.std(ddof=1)),
+        scale_carryover=float(carryover),
+        scale_change_sd=float(change_sd),
         countries=int(x.shape[0]),
         first_year=int(years[0]),
         last_year=int(years[-1]),
     )
+
+
+def unbiased_damping(estimate: float, years: int) -> float:
+    """rho from its estimate on `years` years, (n rho_hat + 1) / (n - 3) capped at `MAX_DAMPING` (see the
+    module docstring)."""
+    return min((years * estimate + 1.0) / (years - 3.0), MAX_DAMPING)
+
+
+def future_level_scale(
+    level_scale: np.ndarray, median: float, carryover: float, change_sd: float, z: np.ndarray
+) -> np.ndarray:
+    """The forecast's level scale exp(l + b (log tau - l) + s z), l = log `median`, b = `carryover`,
+    s = `change_sd`, from fitted level scales tau = `level_scale` and standard normals `z` (broadcast; tau
+    and median in the same units); see the module docstring."""
+    centre = np.log(median)
+    return np.exp(centre + carryover * (np.log(level_scale) - centre) + change_sd * z)

@@ -1,5 +1,6 @@
 """The shifting level of net migration: its process against closed forms, the long-record estimator's
-recovery and freedom from leakage, and paths to 2100."""
+recovery (scales, the bias-corrected damping, the level scale's carry-over) and freedom from leakage, and
+paths to 2100."""
 
 import shutil
 from pathlib import Path
@@ -12,8 +13,15 @@ import xarray as xr
 from scipy import stats
 
 from stochpop.components.migration.paths import level_shift_total_paths
-from stochpop.components.migration.shocks import LevelShiftPrior, learn_level_shift_prior, record_rates
-from stochpop.components.processes import level_shift_log_likelihood, level_shift_paths
+from stochpop.components.migration.shocks import (
+    MAX_DAMPING,
+    LevelShiftPrior,
+    future_level_scale,
+    learn_level_shift_prior,
+    record_rates,
+    unbiased_damping,
+)
+from stochpop.components.processes import ar1_recursion, level_shift_log_likelihood, level_shift_paths
 from stochpop.components.randomness import path_keys
 
 WORLD_FILES = ("migration", "births", "deaths", "tfr", "UNlocations")
@@ -60,17 +68,27 @@ def test_kalman_likelihood_equals_the_multivariate_normal_density() -> None:
     assert got == pytest.approx(expected, rel=1e-9)
 
 
-def _simulated_record(tau: float, sigma: float, rho: float, phi: float, seed: int) -> xr.DataArray:
-    """Rates (country, year) of 40 countries x 70 years from the model, each level and deviation started
-    from its stationary law; country means m_c ~ Normal(0.5, 2)."""
+def _simulated_record(
+    tau: float | np.ndarray,
+    sigma: float,
+    rho: float,
+    phi: float,
+    seed: int,
+    countries: int = 40,
+    years: int = 70,
+) -> xr.DataArray:
+    """Rates (country, year) from the model, each level and deviation started from its stationary law
+    (the level's at the first year's scale); country means m_c ~ Normal(0.5, 2). tau: a scalar or the level
+    scale of each year and country (years, countries)."""
     rng = np.random.default_rng(seed)
-    countries, years = 40, 70
+    taus = np.broadcast_to(tau, (years, countries))
     m = rng.normal(0.5, 2.0, countries)
-    level = m + tau / np.sqrt(1 - rho**2) * rng.standard_normal(countries)
+    level = m + taus[0] / np.sqrt(1 - rho**2) * rng.standard_normal(countries)
     deviation = sigma / np.sqrt(1 - phi**2) * rng.standard_normal(countries)
     u, e = rng.standard_normal((2, years - 1, countries))
-    rest = level_shift_paths(level, deviation, m, rho, tau, phi, sigma, u, e)
-    x = np.concatenate([(level + deviation)[None], np.asarray(rest)]).T
+    levels = ar1_recursion(level, m, rho, 1.0, taus[1:] * u)
+    deviations = ar1_recursion(deviation, 0.0, phi, sigma, e)
+    x = np.concatenate([(level + deviation)[None], np.asarray(levels + deviations)]).T
     return xr.DataArray(x, dims=("country", "year"), coords={"year": np.arange(1950, 1950 + years)})
 
 
@@ -82,6 +100,37 @@ def test_long_record_estimator_recovers_the_level_shift_scale() -> None:
     assert prior.shock_scale_median == pytest.approx(0.8, rel=0.2)
     assert prior.damping == pytest.approx(0.9, abs=0.05)
     assert prior.countries == 40 and (prior.first_year, prior.last_year) == (1950, 2019)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_corrected_damping_is_unbiased_where_the_estimate_is_not(seed: int) -> None:
+    """Panels of the record's shape (42 countries x 74 years) with rho = 0.95, tau = 0.8, sigma = 1,
+    phi = 0.3: the learnt damping within 0.02 of 0.95 (uncorrected, the estimator returns about 0.90: its
+    bias is -(1 + 3 rho) / n = -0.052); a damping corrected past the cap takes the cap."""
+    prior = learn_level_shift_prior(_simulated_record(0.8, 1.0, 0.95, 0.3, seed, countries=42, years=74))
+    assert prior.damping == pytest.approx(0.95, abs=0.02)
+    assert unbiased_damping(0.99, 74) == MAX_DAMPING
+
+
+def test_scale_carryover_recovers_how_far_a_countrys_level_scale_persists() -> None:
+    """60 countries x 80 years whose level scale changes at mid-record, log tau_2 = 0.6 log tau_1 + 0.5 z
+    (log tau_1 ~ Normal(0, 0.8)): the learnt carry-over within 0.2 of 0.6 (estimation noise attenuates it)
+    and the change sd between 0.45 and 0.95 (the noise inflates it: 0.76 here)."""
+    rng = np.random.default_rng(5)
+    early = 0.8 * rng.standard_normal(60)
+    late = 0.6 * early + 0.5 * rng.standard_normal(60)
+    tau = np.exp(np.repeat(np.stack([early, late]), 40, axis=0))
+    prior = learn_level_shift_prior(_simulated_record(tau, 0.8, 0.9, 0.3, seed=6, countries=60, years=80))
+    assert prior.scale_carryover == pytest.approx(0.6, abs=0.2)
+    assert 0.45 < prior.scale_change_sd < 0.95
+
+
+def test_future_level_scale_regresses_to_the_record_and_spreads() -> None:
+    """log tau_future has mean l + b (log tau - l) and sd s over normal z (l = log median)."""
+    z = np.random.default_rng(0).standard_normal(100_000)
+    future = np.log(future_level_scale(np.full(z.size, 8.0), 2.0, 0.5, 0.7, z))
+    assert future.mean() == pytest.approx(np.log(2.0) + 0.5 * np.log(4.0), abs=0.01)
+    assert future.std() == pytest.approx(0.7, rel=0.01)
 
 
 def _world_copy(source: Path, target: Path, corrupt_from: int) -> Path:
@@ -114,11 +163,15 @@ def test_prior_at_last_year_ignores_every_later_year(
 
 def test_paths_to_2100_stay_finite_and_stop_widening(prior: LevelShiftPrior) -> None:
     """5000 paths of 76 years from parameters drawn from the learnt prior (per 1000, a central 10% draw
-    of each scale), started 5 per 1000 above the long-run mean: finite; the 2.5-97.5% width in year 76
-    within 10% of year 50 (the damped level has reached its stationary spread) and inside +-25 per 1000."""
+    of each scale, the level's carried into the future by `future_level_scale`), started 5 per 1000 above
+    the long-run mean: finite; the 2.5-97.5% width in year 76 within 10% of year 50 (the damped level has
+    reached its stationary spread) and inside +-25 per 1000."""
     n = 5000
     rng = np.random.default_rng(0)
     tau = prior.level_scale_median * np.exp(prior.level_scale_log_sd * rng.uniform(-0.1, 0.1, n))
+    future_tau = future_level_scale(
+        tau, prior.level_scale_median, prior.scale_carryover, prior.scale_change_sd, rng.standard_normal(n)
+    )
     sigma = prior.shock_scale_median * np.exp(prior.shock_scale_log_sd * rng.uniform(-0.1, 0.1, n))
     m = np.full(n, prior.long_run_mean)
     total = level_shift_total_paths(
@@ -126,7 +179,7 @@ def test_paths_to_2100_stay_finite_and_stop_widening(prior: LevelShiftPrior) -> 
         m + 5.0,
         np.zeros(n),
         np.full(n, prior.damping),
-        tau,
+        future_tau,
         m,
         np.full(n, prior.persistence),
         sigma,
