@@ -49,18 +49,9 @@ from stochpop.groups.jump_off import (
 )
 from stochpop.groups.registered import GROUPS, RegisteredGroups, interpolated
 from stochpop.projection.kernel import KernelConfig, Rates, births, born_into, project_year
+from stochpop.projection.rate_sets import pad_to_kernel_ages, to_data_ages
 
 KINDS: tuple[str, ...] = ("rest", "immigrants", "norwegian_born")
-
-
-def _pad(values: np.ndarray) -> np.ndarray:
-    """Data ages (last axis, last open) -> kernel ages 0..119, the open age's value repeated above it."""
-    return np.concatenate([values, np.repeat(values[..., -1:], N_AGES - values.shape[-1], -1)], axis=-1)
-
-
-def _data_ages(values: np.ndarray, n_ages: int) -> np.ndarray:
-    """Kernel ages -> the data's, everything from the open age summed into it."""
-    return np.concatenate([values[..., : n_ages - 1], values[..., n_ages - 1 :].sum(-1, keepdims=True)], -1)
 
 
 def death_probabilities(reg: RegisteredGroups, year: int) -> np.ndarray:
@@ -136,8 +127,8 @@ def year_rates(
     newborns = born_into(births(jnp.asarray(state), fertility, config), destination)
     aged = np.asarray(age_one_year(state, np.asarray(newborns), np))
 
-    q = _pad(death_probabilities(reg, year))
-    pattern = _pad(emigration_pattern(reg, n_ages))
+    q = pad_to_kernel_ages(death_probabilities(reg, year))
+    pattern = pad_to_kernel_ages(emigration_pattern(reg, n_ages))
     durations = np.arange(cells.durations)
     by_cell_pattern = cells.by_cell(
         np.zeros((2, N_AGES)),
@@ -163,7 +154,7 @@ def year_rates(
     if np.any(q + emigration > 1.0):
         raise ValueError(f"{year}: deaths and emigrations exceed the population at risk in some cell")
 
-    schedule = _pad(arrival_schedule(reg, n_ages))
+    schedule = pad_to_kernel_ages(arrival_schedule(reg, n_ages))
     schedule /= schedule.sum()
     shares = _group_shares(reg, year, immigrant_rate)
     arrivals = (immigrant_net + emigrants) * shares[:, None, None] * schedule
@@ -190,7 +181,7 @@ def replay(
     deaths, emigrations, immigrations (persons, events)."""
     start = jump_off(reg, first, cells) if start is None else start.transpose("cell", "sex", "age")
     n_ages = start.sizes["age"]
-    state = _pad(start.values)
+    state = pad_to_kernel_ages(start.values)
     state[..., n_ages:] = 0.0
     share_boys = reg.births.sel(sex="male") / reg.births.sum("sex")
     populations = [start.values]
@@ -207,7 +198,7 @@ def replay(
             rates = year_rates(reg, year, state, cells, config)
             following, flows = project_year(jnp.asarray(state), rates, config)
             state = np.asarray(following)
-            populations.append(_data_ages(state, n_ages))
+            populations.append(to_data_ages(state, n_ages))
             kept["births"].append(np.asarray(flows.births))
             for name in ("deaths", "emigrations", "immigrations"):
                 kept[name].append(np.asarray(getattr(flows, name)).sum(-1))

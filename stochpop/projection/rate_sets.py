@@ -33,6 +33,19 @@ def to_kernel_ages(array: xr.DataArray, fill: float | str = 0.0) -> xr.DataArray
     return array.reindex(age=KERNEL_AGES, fill_value=fill)
 
 
+def pad_to_kernel_ages(values: np.ndarray) -> np.ndarray:
+    """Data ages (last axis, last open) -> kernel ages 0..119, the open age's value repeated above it (the
+    NumPy form of `to_kernel_ages(..., fill="last")`)."""
+    return np.concatenate([values, np.repeat(values[..., -1:], KERNEL_AGES.size - values.shape[-1], -1)], -1)
+
+
+def to_data_ages(values: np.ndarray, n_ages: int) -> np.ndarray:
+    """Kernel ages 0..119 (last axis) -> data ages 0..n_ages - 1, everything from the open age n_ages - 1
+    summed into it."""
+    open_age = n_ages - 1
+    return np.concatenate([values[..., :open_age], values[..., open_age:].sum(-1, keepdims=True)], axis=-1)
+
+
 def mortality_end_of_year(rates: xr.DataArray) -> xr.DataArray:
     """Central death rates by completed age (squares) -> by age at end of year, ages 0..119.
 

@@ -20,7 +20,8 @@ import xarray as xr
 from stochpop.conventions import N_AGES
 from stochpop.demography.ageing import age_one_year
 from stochpop.projection.kernel import KernelConfig, Rates, births, project_year
-from stochpop.regions.replay import data_config, pad_to_kernel_ages, to_data_ages
+from stochpop.projection.rate_sets import pad_to_kernel_ages, to_data_ages
+from stochpop.regions.replay import data_config
 
 STATE_DIMS = ("region", "sex", "age")
 

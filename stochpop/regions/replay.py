@@ -20,16 +20,10 @@ import xarray as xr
 from stochpop.conventions import N_AGES
 from stochpop.demography.ageing import age_one_year
 from stochpop.projection.kernel import KernelConfig, Rates, Transfers, births, project_year
+from stochpop.projection.rate_sets import pad_to_kernel_ages, to_data_ages
 from stochpop.regions.destinations import destination_shares
 
 STATE_DIMS = ("region", "sex", "age")
-
-
-def to_data_ages(values: np.ndarray, n_ages: int) -> np.ndarray:
-    """Kernel ages 0..119 (last axis) -> data ages 0..n_ages - 1, everything from the open age n_ages - 1
-    summed into it."""
-    open_age = n_ages - 1
-    return np.concatenate([values[..., :open_age], values[..., open_age:].sum(-1, keepdims=True)], axis=-1)
 
 
 def data_config(share_boys: float, mother_ages: np.ndarray) -> KernelConfig:
@@ -40,11 +34,6 @@ def data_config(share_boys: float, mother_ages: np.ndarray) -> KernelConfig:
         q_fixed_from_age=N_AGES,
         migration_max_age=None,
     )
-
-
-def pad_to_kernel_ages(values: np.ndarray) -> np.ndarray:
-    """Data ages (last axis, last open) -> kernel ages 0..119, the open age's value repeated above it."""
-    return np.concatenate([values, np.repeat(values[..., -1:], N_AGES - values.shape[-1], -1)], axis=-1)
 
 
 def _year_rates(
