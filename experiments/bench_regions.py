@@ -19,8 +19,9 @@ Regions differ in size like Norway's 108 projection regions (shares ~ rank^-0.9)
 Each year keeps what a regional run stores: the population (path, region, sex, age) and the flows by
 region and sex. The same paths run through the national kernel (state (path, sex, age), the same national
 numbers) in the same sitting, for the cost per path-year of each. `regional_paths_*` times the full
-`regions.paths.regional_paths` (regional rates from the national ones, the kernel, the adjustment to the
-national path each year) on the same inputs.
+`regions.paths.regional_paths` (regional rates from the national ones, destinations by origin and
+destination each year as the regional model gives them (here the gravity shares' mean over sex and age),
+the kernel, the adjustment to the national path each year) on the same inputs.
 
 Timing: paths in chunks of `--chunk` (one compiled call each), warm (every worker has run one chunk), the
 kernel only (inputs are made beforehand). In this process (JAX free to use every core) and on Dask
@@ -49,7 +50,7 @@ import numpy as np
 
 from stochpop.conventions import N_AGES
 from stochpop.projection.kernel import Rates, Transfers, project
-from stochpop.regions.paths import RegionalFactors, RegionalMigration, regional_paths
+from stochpop.regions.paths import RegionalLevels, RegionalSchedules, regional_paths
 from stochpop.run.cluster import dask_client
 
 AGES = np.arange(N_AGES)
@@ -152,12 +153,17 @@ def programs(regions: int) -> dict[str, Any]:
         start = jnp.broadcast_to(s["start"].sum(0), (paths, 2, N_AGES))
         population = project(start, rates)[0]
         years = drivers["k"].shape[0]
-        factors = RegionalFactors(
-            jnp.broadcast_to(s["fertility_factor"], (years, 1, regions)),
-            jnp.broadcast_to(s["mortality_factor"], (years, 1, regions)),
+        level = jnp.ones((years, 1, regions))
+        destination = s["destination"].mean((-2, -1), keepdims=True)  # (R, R, 1, 1): by origin-destination
+        levels = RegionalLevels(
+            jnp.broadcast_to(s["fertility_factor"], level.shape),
+            jnp.broadcast_to(s["mortality_factor"], level.shape),
+            level,
+            level,
+            jnp.broadcast_to(destination, (years, 1, *destination.shape)),
         )
-        migration = RegionalMigration(out_rate, s["destination"], s["share"])
-        return regional_paths(s["start"], rates, population, factors, migration)
+        schedules = RegionalSchedules(out_rate, s["share"])
+        return regional_paths(s["start"], rates, population, levels, schedules)
 
     return {"regional": regional, "national": national, "adjusted": adjusted, "start": s["start"]}
 

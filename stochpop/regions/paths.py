@@ -5,19 +5,21 @@ For a chunk of national paths (their kernel rates each year and their national p
 each year) the regions (draw, region, sex, age) are projected by the kernel with a region axis, each year:
 
 1. Rates from the path's national ones (reference ch. 5.2 and 3: the national path moved by fixed regional
-   differences; here by a factor per path and year, e.g. a draw of the `levels` posterior):
+   differences; here by levels per path and year, `RegionalLevels`, e.g. draws of the `levels` posterior):
 
        fertility_r = b_r(t) fertility                 (births per woman at risk, by age at end of year)
        q_r = min(d_r(t) q, 1),  q = 1 - exp(-m)       (death probability; the kernel gets -log(1 - q_r))
 
    The factor multiplies the death probability as `levels` estimates it; from `q_fixed_from_age` the
    kernel's fixed q applies in every region. International migration: the path's national counts (net
-   migration, or immigrations) are shared among the regions by `RegionalMigration.international_share`
-   (SSB: the last ten years' shares of the immigrants); national emigration probabilities apply in every
-   region. Internal migration: `RegionalMigration.out_rate` and `destination` as the kernel's `Transfers`
-   (SSB: out-migration probabilities and a destination matrix from the last ten years, ages 0-69, the
-   kernel's `migration_max_age`). These are held over the years; where they come from (recent years'
-   estimates: `internal`, `destinations`, the Norway county residuals) is the caller's.
+   migration, or immigrations) are shared among the regions, at each sex and age, in proportion to
+   c_r(t) g_r(s, x) (`RegionalLevels.international` times `RegionalSchedules.international`; SSB: the last
+   ten years' shares of the immigrants); national emigration probabilities apply in every region. Internal
+   migration, the kernel's `Transfers`: out-rates min(o_r(t) o_r(s, x), 1) (`RegionalLevels.out_migration`
+   times `RegionalSchedules.out_migration`; SSB: out-migration probabilities from the last ten years,
+   ages 0-69, the kernel's `migration_max_age`) and the year's destination shares
+   (`RegionalLevels.destination`). Where the levels and schedules come from (`regions.model`) is the
+   caller's.
 2. `kernel.project_year` on the regional stock.
 3. The adjustment (reference ch. 4.3): each sex and age is scaled by one factor over all regions so that the
    regions sum to the path's national population,
@@ -63,28 +65,35 @@ from stochpop.projection.kernel import (
 Array = jax.Array
 
 
-class RegionalFactors(NamedTuple):
-    """Level factors on the national rates, by year: fertility (b_r) and mortality (d_r) (year, draw,
-    region), or broadcastable (e.g. (year, 1, region) for the same factors on every path)."""
+class RegionalLevels(NamedTuple):
+    """What moves by year (the scan's leading axis), then broadcastable with the paths (draw or 1).
+
+    fertility, mortality: level factors b_r, d_r on the national rates (year, draw, R).
+    out_migration: multipliers o_r(t) of `RegionalSchedules.out_migration` (year, draw, R).
+    international: weights c_r(t) of the regions' shares of the national international migration (year,
+        draw, R), positive.
+    destination: (year, draw, R_from, R_to, 2, A) or broadcastable (e.g. (year, 1, R, R, 1, 1)); rows sum
+        to 1, zero diagonal.
+    """
 
     fertility: Array
     mortality: Array
+    out_migration: Array
+    international: Array
+    destination: Array
 
 
-class RegionalMigration(NamedTuple):
-    """Migration assumptions held over the projection years.
+class RegionalSchedules(NamedTuple):
+    """What is held over the years, by region, sex and age (R, 2, A) or broadcastable (leading draw axis
+    allowed).
 
-    out_rate: (..., R, 2, A) probability of moving to another region in the year (leading axes broadcast
-        with the paths: one per path, or shared).
-    destination: (..., R_from, R_to, 2, A) or broadcastable (e.g. (R, R, 1, 1)); rows sum to 1, zero
-        diagonal. Shared by the paths, the kernel's in-moves are a matrix product (`kernel.transferred_in`).
-    international_share: (..., R, 2, A) or broadcastable (e.g. (R, 1, 1)); each region's share of the
-        national net migration or immigrations, summing to 1 over regions.
+    out_migration: probability of moving to another region in the year at level o_r(t) = 1.
+    international: the regions' relative weights g_r(s, x) of each sex and age of the national
+        international migration (ones: every sex and age shared alike).
     """
 
-    out_rate: Array
-    destination: Array
-    international_share: Array
+    out_migration: Array
+    international: Array
 
 
 class RegionalPaths(NamedTuple):
@@ -99,23 +108,27 @@ class RegionalPaths(NamedTuple):
     adjustment: Array
 
 
-def regional_rates(national: Rates, factors: RegionalFactors, migration: RegionalMigration) -> Rates:
+def regional_rates(national: Rates, levels: RegionalLevels, schedules: RegionalSchedules) -> Rates:
     """One year's regional kernel `Rates` (draw, R, ...) from the paths' national `Rates` (draw, ...),
-    their factors (draw, R) and the migration assumptions (step 1 of the module docstring)."""
+    that year's levels (draw, R) and the schedules (step 1 of the module docstring)."""
     q = -jnp.expm1(-jnp.maximum(national.mortality, 0.0))[..., None, :, :]
-    q_regional = jnp.minimum(factors.mortality[..., :, None, None] * q, 1.0)
-    share = migration.international_share
+    q_regional = jnp.minimum(levels.mortality[..., :, None, None] * q, 1.0)
+    weight = levels.international[..., :, None, None] * schedules.international
+    share = weight / jnp.sum(weight, axis=-3, keepdims=True)
 
     def shared(counts: Array | None) -> Array | None:
         return None if counts is None else counts[..., None, :, :] * share
 
     return Rates(
-        fertility=factors.fertility[..., :, None] * national.fertility[..., None, :],
+        fertility=levels.fertility[..., :, None] * national.fertility[..., None, :],
         mortality=-jnp.log1p(-q_regional),
         net_migration=shared(national.net_migration),
         immigration=shared(national.immigration),
         emigration=None if national.emigration is None else national.emigration[..., None, :, :],
-        transfers=Transfers(out_rate=migration.out_rate, destination=migration.destination),
+        transfers=Transfers(
+            out_rate=jnp.minimum(levels.out_migration[..., :, None, None] * schedules.out_migration, 1.0),
+            destination=levels.destination,
+        ),
     )
 
 
@@ -136,8 +149,8 @@ def regional_paths(
     start: Array,
     national_rates: Rates,
     national: Array,
-    factors: RegionalFactors,
-    migration: RegionalMigration,
+    levels: RegionalLevels,
+    schedules: RegionalSchedules,
     config: KernelConfig = DEFAULT_CONFIG,
 ) -> RegionalPaths:
     """Project the regions of a chunk of national paths (module docstring).
@@ -146,20 +159,20 @@ def regional_paths(
     national_rates: the paths' kernel `Rates`, leaves (year, draw, ...) (`national_kernel_rates` of
         `PathProjection.rates`, or `simulate.rates_by_year` with the year axis first).
     national: the paths' national population at the end of each year (year, draw, 2, A).
-    factors: `RegionalFactors` (year, draw, R); migration: `RegionalMigration`.
+    levels: `RegionalLevels` (year, draw, ...); schedules: `RegionalSchedules`.
     config: the national projection's `KernelConfig`.
     """
     initial = jnp.broadcast_to(start, (*national.shape[1:-2], *start.shape[-3:])).astype(national.dtype)
 
-    def step(population: Array, x: tuple[Rates, Array, RegionalFactors]) -> tuple[Array, tuple]:
-        rates, national_t, factors_t = x
-        projected, flows = project_year(population, regional_rates(rates, factors_t, migration), config)
+    def step(population: Array, x: tuple[Rates, Array, RegionalLevels]) -> tuple[Array, tuple]:
+        rates, national_t, levels_t = x
+        projected, flows = project_year(population, regional_rates(rates, levels_t, schedules), config)
         adjusted = adjusted_to_national(projected, national_t)
         ones = jnp.ones(projected.shape[-1], projected.dtype)
         adjustment = jnp.matmul(adjusted - projected, ones, precision=jax.lax.Precision.HIGHEST)
         return adjusted, (adjusted, sum_over_age(flows), adjustment)
 
-    population, flows, adjustment = jax.lax.scan(step, initial, (national_rates, national, factors))[1]
+    population, flows, adjustment = jax.lax.scan(step, initial, (national_rates, national, levels))[1]
     return RegionalPaths(population, flows, adjustment)
 
 

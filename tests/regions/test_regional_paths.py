@@ -11,10 +11,10 @@ import pytest
 import xarray as xr
 
 from stochpop.conventions import SHARE_BOYS
-from stochpop.projection.kernel import Rates, project
+from stochpop.projection.kernel import DEFAULT_CONFIG, Rates, project
 from stochpop.regions.paths import (
-    RegionalFactors,
-    RegionalMigration,
+    RegionalLevels,
+    RegionalSchedules,
     national_kernel_rates,
     posterior_factors,
     regional_paths,
@@ -43,24 +43,33 @@ def national_paths(rng: np.random.Generator, gross: bool) -> tuple[np.ndarray, R
     return start, rates, np.asarray(national)
 
 
-def random_migration(rng: np.random.Generator) -> RegionalMigration:
-    """Out-rates per path (draw, R, 2, A), destinations shared by the paths (R, R, 2, A) with a zero
-    diagonal, international shares by region, sex and age (R, 2, A)."""
-    destination = rng.uniform(0.05, 1.0, size=(REGIONS, REGIONS, 2, AGES))
+def random_inputs(rng: np.random.Generator) -> tuple[RegionalLevels, RegionalSchedules]:
+    """Levels by year and path: factors, out-levels, international weights and destinations by sex and age
+    (year, draw, R, R, 2, A) with a zero diagonal; schedules: out-rates per path (draw, R, 2, A) and
+    international weights by region, sex and age (R, 2, A)."""
+    destination = rng.uniform(0.05, 1.0, size=(YEARS, PATHS, REGIONS, REGIONS, 2, AGES))
     destination *= (1.0 - np.eye(REGIONS))[:, :, None, None]
-    share = rng.uniform(0.1, 1.0, size=(REGIONS, 2, AGES))
-    return RegionalMigration(
-        out_rate=jnp.asarray(rng.uniform(0.0, 0.08, size=(PATHS, REGIONS, 2, AGES))),
-        destination=jnp.asarray(destination / destination.sum(1, keepdims=True)),
-        international_share=jnp.asarray(share / share.sum(0)),
+    levels = RegionalLevels(
+        fertility=rng.uniform(0.8, 1.2, size=(YEARS, PATHS, REGIONS)),
+        mortality=rng.uniform(0.8, 1.2, size=(YEARS, PATHS, REGIONS)),
+        out_migration=rng.uniform(0.5, 1.5, size=(YEARS, PATHS, REGIONS)),
+        international=rng.uniform(0.5, 2.0, size=(YEARS, PATHS, REGIONS)),
+        destination=destination / destination.sum(3, keepdims=True),
     )
+    schedules = RegionalSchedules(
+        out_migration=rng.uniform(0.0, 0.06, size=(PATHS, REGIONS, 2, AGES)),
+        international=rng.uniform(0.1, 1.0, size=(REGIONS, 2, AGES)),
+    )
+    return jax.tree.map(jnp.asarray, (levels, schedules))
 
 
-def random_factors(rng: np.random.Generator) -> RegionalFactors:
-    return RegionalFactors(
-        fertility=jnp.asarray(rng.uniform(0.8, 1.2, size=(YEARS, PATHS, REGIONS))),
-        mortality=jnp.asarray(rng.uniform(0.8, 1.2, size=(YEARS, PATHS, REGIONS))),
-    )
+def fixed_levels(international: np.ndarray) -> RegionalLevels:
+    """Factors and out-levels of 1, no destinations (nobody moves where the schedules say so), the given
+    international weights (R,) in every year and path."""
+    regions = international.size
+    ones = jnp.ones((YEARS, 1, regions))
+    weights = jnp.broadcast_to(jnp.asarray(international), ones.shape)
+    return RegionalLevels(ones, ones, ones, weights, jnp.zeros((YEARS, 1, regions, regions, 1, 1)))
 
 
 @pytest.mark.parametrize("gross", [False, True])
@@ -73,8 +82,8 @@ def test_regions_sum_to_the_national_path_and_keep_their_accounts(gross):
         start, rates, national = national_paths(rng, gross)
         shares = rng.uniform(0.2, 1.0, size=(REGIONS, 2, AGES))
         regional_start = start[:, None] * shares / shares.sum(0)
-        factors, migration = random_factors(rng), random_migration(rng)
-        paths = regional_paths(jnp.asarray(regional_start), rates, jnp.asarray(national), factors, migration)
+        levels, schedules = random_inputs(rng)
+        paths = regional_paths(jnp.asarray(regional_start), rates, jnp.asarray(national), levels, schedules)
         population = np.asarray(paths.population)
     assert population.shape == (YEARS, PATHS, REGIONS, 2, AGES)
     np.testing.assert_allclose(population.sum(2), national, rtol=1e-6, atol=1e-9)
@@ -102,14 +111,21 @@ def test_regions_sum_to_the_national_path_and_keep_their_accounts(gross):
 
     # Births, computed here: the region's fertility factor times the national rates on its women.
     women = np.concatenate([regional_start[None], population[:-1]])[:, :, :, 0, 14:49]
-    expected = np.asarray(factors.fertility) * np.einsum("tprx,tpx->tpr", women, np.asarray(rates.fertility))
+    expected = np.asarray(levels.fertility) * np.einsum("tprx,tpx->tpr", women, np.asarray(rates.fertility))
     np.testing.assert_allclose(np.asarray(flows.births).sum(-1), expected, rtol=1e-10)
     np.testing.assert_allclose(np.asarray(flows.births)[..., 1], SHARE_BOYS * expected, rtol=1e-10)
+
+    # Gross: immigrations shared in proportion to weight times schedule, computed here.
+    if gross:
+        weight = np.asarray(levels.international)[..., None, None] * np.asarray(schedules.international)
+        shared = np.asarray(rates.immigration)[:, :, None] * weight / weight.sum(2, keepdims=True)
+        moving = np.arange(AGES) <= DEFAULT_CONFIG.migration_max_age  # the kernel moves nobody older
+        np.testing.assert_allclose(np.asarray(flows.immigrations), shared[..., moving].sum(-1), rtol=1e-10)
 
     # The same in float32: the regions still sum to the national path within 1e-6.
     as32 = jax.tree.map(
         lambda a: jnp.asarray(np.asarray(a, np.float32)),
-        (regional_start, rates, national, factors, migration),
+        (regional_start, rates, national, levels, schedules),
     )
     paths32 = regional_paths(*as32)
     sums = np.asarray(paths32.population, np.float64).sum(2)
@@ -122,14 +138,9 @@ def test_one_region_is_the_national_path():
     rng = np.random.default_rng(22)
     with jax.enable_x64(True):
         start, rates, national = national_paths(rng, gross=False)
-        ones = jnp.ones((YEARS, PATHS, 1))
-        migration = RegionalMigration(
-            out_rate=jnp.zeros((1, 2, AGES)),
-            destination=jnp.zeros((1, 1, 1, 1)),
-            international_share=jnp.ones((1, 1, 1)),
-        )
+        schedules = RegionalSchedules(jnp.zeros((1, 2, AGES)), jnp.ones((1, 1, 1)))
         paths = regional_paths(
-            jnp.asarray(start[:, None]), rates, jnp.asarray(national), RegionalFactors(ones, ones), migration
+            jnp.asarray(start[:, None]), rates, jnp.asarray(national), fixed_levels(np.ones(1)), schedules
         )
         _, national_flows = project(jnp.asarray(start), rates)
     np.testing.assert_array_equal(np.asarray(paths.population)[:, :, 0], national)
@@ -148,18 +159,13 @@ def test_regions_differing_only_in_size_keep_their_shares():
     size = np.array([0.5, 0.3, 0.15, 0.05])
     with jax.enable_x64(True):
         start, rates, national = national_paths(rng, gross=False)
-        ones = jnp.ones((YEARS, PATHS, REGIONS))
-        migration = RegionalMigration(
-            out_rate=jnp.zeros((REGIONS, 2, AGES)),
-            destination=jnp.zeros((REGIONS, REGIONS, 1, 1)),
-            international_share=jnp.asarray(size[:, None, None]),
-        )
+        schedules = RegionalSchedules(jnp.zeros((REGIONS, 2, AGES)), jnp.ones((1, 1, 1)))
         paths = regional_paths(
             jnp.asarray(start[:, None] * size[:, None, None]),
             rates,
             jnp.asarray(national),
-            RegionalFactors(ones, ones),
-            migration,
+            fixed_levels(size),
+            schedules,
         )
     population = np.asarray(paths.population)
     occupied = national > 0
@@ -248,15 +254,20 @@ def test_norway_counties_follow_small_national_paths(shared_data):
             net_migration=jnp.asarray(padded(net, "constant") * np.ones((years, paths, 1, 1))),
         )
         national, _ = project(jnp.asarray(np.broadcast_to(start.sum(0), (paths, 2, AGES))), rates)
-        moved = RegionalFactors(
-            *(jnp.asarray(county[kind] * rng.uniform(0.95, 1.05, (years, paths, regions))) for kind in county)
+        fertility, mortality = (
+            jnp.asarray(county[kind] * rng.uniform(0.95, 1.05, (years, paths, regions))) for kind in county
         )
-        migration = RegionalMigration(
-            out_rate=jnp.full((regions, 2, AGES), 0.02),
-            destination=jnp.asarray((destination / destination.sum(1, keepdims=True))[:, :, None, None]),
-            international_share=jnp.asarray(size[:, None, None]),
+        ones = jnp.ones((years, 1, regions))
+        shares = (destination / destination.sum(1, keepdims=True))[:, :, None, None]
+        levels = RegionalLevels(
+            fertility,
+            mortality,
+            ones,
+            ones * size,
+            jnp.broadcast_to(jnp.asarray(shares), (years, 1, *shares.shape)),
         )
-        regional = regional_paths(jnp.asarray(start), rates, national, moved, migration)
+        schedules = RegionalSchedules(jnp.full((regions, 2, AGES), 0.02), jnp.ones((1, 1, 1)))
+        regional = regional_paths(jnp.asarray(start), rates, national, levels, schedules)
     population = np.asarray(regional.population)
     np.testing.assert_allclose(population.sum(2), np.asarray(national), rtol=1e-6, atol=1e-9)
     assert (population >= 0).all()
