@@ -45,6 +45,7 @@ import xarray as xr
 
 from stochpop.components.fitting import fit_model
 from stochpop.components.processes import ar1_recursion
+from stochpop.components.randomness import Paths, path_keys, path_shocks, posterior_draws
 from stochpop.components.settings import FitSettings
 
 
@@ -167,3 +168,31 @@ def factor_summary(idata: az.InferenceData, levels: tuple[float, ...] = (0.1, 0.
     """Posterior quantiles of the factors exp(log_factor): (quantile, year, region)."""
     factor = xr.ufuncs.exp(idata["posterior"]["log_factor"].stack(sample=("chain", "draw")))
     return factor.quantile(list(levels), dim="sample")
+
+
+def factor_draws(idata: az.InferenceData, key: jax.Array, paths: Paths, years: np.ndarray) -> np.ndarray:
+    """Each path's factors exp(log_factor) (year, draw, region) for `years`: its own draw of the posterior
+    (its key `fold_in(key, path)`, stream 0, as the components draw theirs), and past the posterior's last
+    year the AR(1) of the deviations continued with the path's own shocks (stream 1),
+
+        eta_r(T + h) = phi eta_r(T + h - 1) + sigma e_r(T + h),  eta_r(T) = log_factor_r(T) - mu0 - tau z_r,
+
+    so a path's factors do not depend on the chunk it is drawn in. ValueError for years before the
+    posterior's first. Give fertility and mortality different `key`s so that their draws are independent."""
+    available = idata["posterior"]["year"].values
+    years = np.asarray(years)
+    if years.min() < available[0]:
+        raise ValueError(f"the level posterior starts in {available[0]}; asked for {years.min()}")
+    keys = path_keys(key, paths)
+    draws = posterior_draws(idata, keys, ["log_factor", "mu0", "tau", "z", "phi", "sigma"])
+    log_factor = draws["log_factor"]  # (draw, year, region)
+    extra = int(years.max() - available[-1])
+    if extra > 0:
+        mean = draws["mu0"][:, None] + draws["tau"][:, None] * draws["z"]  # (draw, region)
+        shocks = np.moveaxis(np.asarray(path_shocks(keys, 1, (extra, mean.shape[-1]))), 1, 0)
+        eta = ar1_recursion(
+            log_factor[:, -1] - mean, 0.0, draws["phi"][:, None], draws["sigma"][:, None], shocks
+        )
+        log_factor = np.concatenate([log_factor, np.moveaxis(np.asarray(eta), 0, 1) + mean[:, None]], axis=1)
+    index = years - available[0]
+    return np.exp(np.swapaxes(log_factor[:, index], 0, 1))

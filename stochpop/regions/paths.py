@@ -45,13 +45,11 @@ float32, so run paths in chunks (as `stochpop.run.chunks` does).
 from functools import partial
 from typing import NamedTuple
 
-import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from stochpop.components.randomness import Paths, path_keys, posterior_draws
 from stochpop.projection.kernel import (
     DEFAULT_CONFIG,
     Flows,
@@ -192,17 +190,3 @@ def national_kernel_rates(rate_set: xr.Dataset) -> Rates:
         immigration=given("immigration"),
         emigration=given("emigration"),
     )
-
-
-def posterior_factors(idata: az.InferenceData, key: Array, paths: Paths, years: np.ndarray) -> np.ndarray:
-    """Each path's own draw of the `levels` posterior (its key `fold_in(key, path)`, stream 0, as the
-    components draw theirs: `randomness.posterior_draws`), as factors exp(log_factor) (year, draw, region)
-    for `years` (ValueError naming those the posterior does not cover). Give fertility and mortality
-    different `key`s so that their draws are independent."""
-    available = idata["posterior"]["year"].values
-    missing = sorted(set(np.asarray(years).tolist()) - set(available.tolist()))
-    if missing:
-        raise ValueError(f"the level posterior covers years {available[0]}-{available[-1]}, not {missing}")
-    log_factor = posterior_draws(idata, path_keys(key, paths), ["log_factor"])["log_factor"]
-    index = np.searchsorted(available, years)
-    return np.exp(np.swapaxes(log_factor[:, index], 0, 1))

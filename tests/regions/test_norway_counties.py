@@ -1,8 +1,11 @@
-"""Norway's counties: level factors (synthetic recovery, registered totals reproduced), national rates on the
-county basis against HMD, and the replay 2006 -> 2024 through the kernel with estimated observed rates."""
+"""Norway's counties: level factors (synthetic recovery, registered totals reproduced, each path's draws),
+national rates on the county basis against HMD, and the replay 2006 -> 2024 through the kernel with
+estimated observed rates."""
 
 from pathlib import Path
 
+import arviz as az
+import jax
 import numpy as np
 import pytest
 import xarray as xr
@@ -10,7 +13,13 @@ import xarray as xr
 from stochpop.components.settings import FitSettings
 from stochpop.data.norway import load_country
 from stochpop.regions.estimated_rates import regional_account
-from stochpop.regions.levels import Observations, factor_summary, fit_levels, observed_factors
+from stochpop.regions.levels import (
+    Observations,
+    factor_draws,
+    factor_summary,
+    fit_levels,
+    observed_factors,
+)
 from stochpop.regions.net_replay import replay_net
 from stochpop.regions.norway_counties import CountyInputs, county_inputs
 
@@ -62,6 +71,58 @@ def test_level_model_recovers_synthetic_factors() -> None:
     assert covered >= 0.7  # nominal 0.8 over 66 correlated cells
     error = np.log(summary.sel(quantile=0.5).values[fitted]) - truth[fitted]
     assert np.abs(error).mean() < 0.02  # the Poisson noise of one count alone is ~0.018
+
+
+def _level_posterior(rng: np.random.Generator, sigma: float) -> az.InferenceData:
+    """A posterior of `level_model`'s variables, 2 chains x 50 draws, years 2020-2025, 4 regions."""
+    shape = (2, 50)
+    return az.from_dict(
+        posterior={
+            "log_factor": rng.normal(0.0, 0.1, size=(*shape, 6, 4)),
+            "mu0": rng.normal(0.0, 0.05, size=shape),
+            "tau": rng.uniform(0.0, 0.1, size=shape),
+            "z": rng.normal(size=(*shape, 4)),
+            "phi": rng.uniform(0.5, 0.95, size=shape),
+            "sigma": np.full(shape, sigma),
+        },
+        coords={"year": np.arange(2020, 2026), "region": list("abcd")},
+        dims={"log_factor": ["year", "region"], "z": ["region"]},
+    )
+
+
+def test_factor_draws_are_posterior_trajectories_then_their_ar1() -> None:
+    """Within the posterior's years each path's factors are one draw's trajectory, the same whatever the
+    chunk; past them, with sigma = 0, the deviation from mu0 + tau z decays by phi a year (computed here);
+    with sigma > 0 paths spread and stay chunk-independent; years before the posterior are refused."""
+    rng = np.random.default_rng(24)
+    key = jax.random.PRNGKey(3)
+    idata = _level_posterior(rng, sigma=0.0)
+    years = np.array([2022, 2023, 2025, 2026, 2028])
+    factors = factor_draws(idata, key, 5, years)
+    assert factors.shape == (5, 5, 4)
+    post = {
+        name: idata["posterior"][name].values.reshape(100, *idata["posterior"][name].shape[2:])
+        for name in ("log_factor", "mu0", "tau", "z", "phi")
+    }
+    for path in range(5):
+        draw = next(
+            d for d in range(100) if np.allclose(np.exp(post["log_factor"][d, 2:4]), factors[:2, path])
+        )
+        mean = post["mu0"][draw] + post["tau"][draw] * post["z"][draw]
+        deviation = post["log_factor"][draw, -1] - mean
+        for row, h in ((3, 1), (4, 3)):
+            expected = np.exp(mean + post["phi"][draw] ** h * deviation)
+            np.testing.assert_allclose(factors[row, path], expected, rtol=1e-6)
+    np.testing.assert_array_equal(factor_draws(idata, key, [3, 4], years), factors[:, 3:])
+
+    noisy = factor_draws(_level_posterior(np.random.default_rng(24), sigma=0.05), key, 8, years)
+    assert np.log(noisy[-1]).std() > 0.0 and not np.allclose(noisy[-1], factors[-1].mean())
+    np.testing.assert_array_equal(
+        factor_draws(_level_posterior(np.random.default_rng(24), sigma=0.05), key, [6, 7], years),
+        noisy[:, 6:],
+    )
+    with pytest.raises(ValueError, match="2019"):
+        factor_draws(idata, key, 5, np.array([2019, 2020]))
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ projected by the kernel: the regions sum to the national path, each region's acc
 adjustment as its own term, internal moves cancel, one region is the national path, and regions that
 differ only in size keep their shares."""
 
-import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -16,7 +15,6 @@ from stochpop.regions.paths import (
     RegionalLevels,
     RegionalSchedules,
     national_kernel_rates,
-    posterior_factors,
     regional_paths,
 )
 
@@ -175,9 +173,8 @@ def test_regions_differing_only_in_size_keep_their_shares():
     assert np.abs(np.asarray(paths.adjustment)).max() < 1e-8 * national.sum(-1).max()
 
 
-def test_national_kernel_rates_and_posterior_factors():
-    """A labelled rate set (draw, year, ...) becomes kernel rates (year, draw, ...); each path's factors are
-    one posterior draw's trajectory, the same whatever the chunk; years outside the posterior are refused."""
+def test_national_kernel_rates():
+    """A labelled rate set (draw, year, ...) becomes kernel rates (year, draw, ...)."""
     rng = np.random.default_rng(24)
     rate_set = xr.Dataset(
         {
@@ -189,24 +186,6 @@ def test_national_kernel_rates_and_posterior_factors():
         rates = national_kernel_rates(rate_set)
     assert rates.net_migration is None and rates.transfers is None
     np.testing.assert_array_equal(rates.mortality, np.swapaxes(rate_set["mortality"].values, 0, 1))
-
-    log_factor = rng.normal(0.0, 0.1, size=(2, 50, 6, REGIONS))  # (chain, draw, year, region)
-    idata = az.from_dict(
-        posterior={"log_factor": log_factor},
-        coords={"year": np.arange(2020, 2026), "region": list("abcd")},
-        dims={"log_factor": ["year", "region"]},
-    )
-    key = jax.random.PRNGKey(3)
-    factors = posterior_factors(idata, key, 5, np.array([2022, 2023]))
-    assert factors.shape == (2, 5, REGIONS)
-    trajectories = np.exp(log_factor.reshape(100, 6, REGIONS)[:, 2:4])
-    for path in range(5):
-        assert any(np.array_equal(factors[:, path], t) for t in trajectories)
-    np.testing.assert_array_equal(
-        posterior_factors(idata, key, [3, 4], np.array([2022, 2023])), factors[:, 3:]
-    )
-    with pytest.raises(ValueError, match="2027"):
-        posterior_factors(idata, key, 5, np.array([2025, 2026, 2027]))
 
 
 def test_norway_counties_follow_small_national_paths(shared_data):
