@@ -55,6 +55,18 @@
     plot_formats = ["png", "svg"]
     table_formats = ["csv", "parquet"]
 
+    [regions]                # a regional breakdown, consistent with every national path (Norway's data)
+    division = "none"        # "none", "county" (the 15 counties of 2024), "ba" (SSB's labour-market
+                             # regions) or "table" (any grouping of municipalities: `table`)
+    table = "regions.csv"    # "table": a CSV of municipality,region[,name]; relative to the spec file
+    path = "norway/regional" # the regional data; relative paths are taken inside the shared data folder
+    first_year = 2006        # first event year the regional models are fitted on
+    internal = "M"           # internal migration: "M" (the model's paths), "K" (held at the model's
+                             # last fitted year, no uncertainty) or "0" (nobody moves between regions)
+    municipalities = false   # break the regions down to municipalities, with intervals
+    probability_years = []   # years of the tables "population below the jump-off's" (default: the middle
+                             # and the last projected year)
+
     [backtest]               # `stochpop backtest`: refit and project from past jump-offs, score
     jump_offs = "1990:2018:2"  # first:last:step (last included), or one year "2016"
     horizon = 20             # years projected from each jump-off
@@ -69,7 +81,7 @@ Every key is optional (defaults as above, except `outputs.alternatives`: all 15 
 """
 
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
@@ -163,6 +175,21 @@ class OutputSpec:
 
 
 @dataclass(frozen=True)
+class RegionsSpec:
+    """[regions]: the region axis ("none", "county", "ba", "table" of municipalities), its table, the
+    regional data folder, the first fitted event year, internal migration ("M" model, "K" held, "0" none;
+    SSB's internal-migration letter), the municipal breakdown, the years of the probability tables."""
+
+    division: str = "none"
+    table: str | None = None
+    path: str = "norway/regional"
+    first_year: int = 2006
+    internal: str = "M"
+    municipalities: bool = False
+    probability_years: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
 class BacktestSpec:
     """[backtest]: jump-offs (first:last:step), years projected from each, fit window, paths, levels
     scored, R-hat above which a refit restarts once (0: never)."""
@@ -203,6 +230,7 @@ class Spec:
     fertility: FertilitySpec = field(default_factory=FertilitySpec)
     migration: MigrationSpec = field(default_factory=MigrationSpec)
     outputs: OutputSpec = field(default_factory=OutputSpec)
+    regions: RegionsSpec = field(default_factory=RegionsSpec)
     backtest: BacktestSpec = field(default_factory=BacktestSpec)
     file: str = "<spec>"
 
@@ -211,6 +239,11 @@ class Spec:
         """The years to draw pyramids for (default: the middle and the last projected year)."""
         p = self.projection
         return self.outputs.pyramid_years or (p.jump_off + p.horizon // 2, p.jump_off + p.horizon)
+
+    @property
+    def probability_years(self) -> tuple[int, ...]:
+        """The years of the regional probability tables (default: the middle and the last projected year)."""
+        return self.regions.probability_years or self.pyramid_years
 
 
 SECTIONS: dict[str, Any] = {f.name: f.type for f in fields(Spec) if f.name != "file"}
@@ -226,6 +259,8 @@ CHOICES = {
     ("fertility", "long_run"): ("fixed", "world"),
     ("fertility", "jump_off"): ("fitted", "observed"),
     ("migration", "level"): ("stationary", "shifting"),
+    ("regions", "division"): ("none", "county", "ba", "table"),
+    ("regions", "internal"): ("M", "K", "0"),
 }
 AT_LEAST = {
     ("projection", "horizon"): 1,
@@ -320,10 +355,22 @@ def _check_combinations(spec: Spec) -> None:
     except ValueError as error:
         raise SpecError(f"{spec.file}: backtest.jump_offs: {error}") from None
     last = spec.projection.jump_off + spec.projection.horizon
-    outside = [y for y in spec.outputs.pyramid_years if not spec.projection.jump_off <= y <= last]
-    if outside:
+    for key, years in (
+        ("outputs.pyramid_years", spec.outputs.pyramid_years),
+        ("regions.probability_years", spec.regions.probability_years),
+    ):
+        outside = [y for y in years if not spec.projection.jump_off <= y <= last]
+        if outside:
+            raise SpecError(
+                f"{spec.file}: {key}: {outside} outside the projection {spec.projection.jump_off}-{last}"
+            )
+    r = spec.regions
+    if r.division == "table" and not r.table:
+        raise SpecError(f"{spec.file}: regions.table: required when regions.division is 'table'")
+    if r.division != "none" and spec.data.source != "hmd-hfd":
         raise SpecError(
-            f"{where}.pyramid_years: {outside} outside the projection {spec.projection.jump_off}-{last}"
+            f"{spec.file}: regions.division: regions need Norway's data (data.source 'hmd-hfd'), not "
+            f"{spec.data.source!r}"
         )
 
 
@@ -361,11 +408,15 @@ def spec_from_dict(raw: dict[str, Any], file: str = "<spec>") -> Spec:
 
 
 def load_spec(path: str | Path) -> Spec:
-    """Read and validate a specification file."""
+    """Read and validate a specification file (a relative `regions.table` is taken beside it)."""
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"{path}: file not found")
-    return parse_spec(path.read_text(), str(path))
+    spec = parse_spec(path.read_text(), str(path))
+    table = spec.regions.table
+    if table and not Path(table).is_absolute():  # relative to the spec file, wherever it is run from
+        spec = replace(spec, regions=replace(spec.regions, table=str((path.parent / table).resolve())))
+    return spec
 
 
 def with_values(spec: Spec, section: str, values: dict[str, Any], data_path: str | None = None) -> Spec:

@@ -32,6 +32,14 @@ from stochpop.run.spec import SpecError, load_spec, parse_spec, spec_from_dict, 
         ("[mortality]\nshock_df = 1.5\n", r"mortality.shock_df: 0 \(normal\) or above 2"),
         ("[mortality]\nratio = 'trend'\n", r"mortality.ratio: 'trend' is not one of"),
         ("[mortality]\njump_off = 'registered'\n", r"mortality.jump_off: 'registered' is not one of"),
+        ("[regions]\ndivision = 'fylke'\n", r"regions.division: 'fylke' is not one of"),
+        ("[regions]\ninternal = 'L'\n", r"regions.internal: 'L' is not one of"),
+        ("[regions]\ndivision = 'county'\n", r"regions.division: regions need Norway's data"),
+        (
+            "[data]\nsource = 'hmd-hfd'\npath = 'x'\n[regions]\ndivision = 'table'\n",
+            r"regions.table: required",
+        ),
+        ("[regions]\nprobability_years = [2200]\n", r"regions.probability_years: \[2200\] outside"),
     ],
 )
 def test_invalid_specs_name_the_key(text, message):
