@@ -1,5 +1,6 @@
 """Saved posteriors: a fit written to netCDF and read back, so a projection need not refit."""
 
+from functools import lru_cache
 from pathlib import Path
 
 import arviz as az
@@ -21,3 +22,9 @@ def load_posterior(path: str | Path) -> az.InferenceData:
     for group in idata.groups():
         getattr(idata, group).load()  # read once, not lazily at every forecast
     return idata
+
+
+@lru_cache(maxsize=16)
+def cached_posterior(path: str) -> az.InferenceData:
+    """A saved posterior, read once per process (Dask workers reuse it across chunks)."""
+    return load_posterior(path)

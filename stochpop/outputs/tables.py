@@ -19,10 +19,16 @@ from stochpop.outputs.quantiles import draw_quantiles, quantiles, tidy, variants
 from stochpop.results.integrity import IntegrityError
 from stochpop.results.store import chunk_paths, open_results, step_reader, usable_cores
 
+PLACE_DIMS = {"region", "municipality"}
+"""Dims of regional variables, summarised by `outputs.regional`."""
+
 
 def indicator_paths(paths: xr.Dataset) -> xr.Dataset:
-    """The per-path indicators of a run (everything but population by age), loaded into memory."""
-    names = [name for name, v in paths.data_vars.items() if "age" not in v.dims and name != "population"]
+    """The per-path national indicators of a run (everything but population by age and the regional
+    variables), loaded into memory."""
+    names = [
+        name for name, v in paths.data_vars.items() if "age" not in v.dims and not PLACE_DIMS & set(v.dims)
+    ]
     return paths[names].load(scheduler="threads")  # many small reads: here, not through a cluster
 
 

@@ -12,18 +12,17 @@ chunking of the paths gives the same results (`stochpop.run.chunks`).
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
 from stochpop.components.contract import Component, Drivers
-from stochpop.components.posterior import load_posterior
+from stochpop.components.posterior import cached_posterior
 from stochpop.components.randomness import Paths, path_indices
 from stochpop.data.container import CountryData
 from stochpop.projection.conversion import (
@@ -47,12 +46,6 @@ PATHS_FORMAT = 3
 """Version of what a seed's paths are (samplers, stored layout); raise it when they change, so a run stored
 before is not resumed with paths of another kind (2: Student-t shocks by
 `components.randomness.student_t`; 3: every chunk carries its integrity record)."""
-
-
-@lru_cache(maxsize=8)
-def _posterior(path: str) -> az.InferenceData:
-    """A saved posterior, read once per process (Dask workers reuse it across chunks)."""
-    return load_posterior(path)
 
 
 class DriverInputs(NamedTuple):
@@ -136,7 +129,7 @@ class PathProjection:
         key = jax.random.PRNGKey(self.seed)
         return {
             name: self.components[name].drivers(
-                _posterior(self.posteriors[name]),
+                cached_posterior(self.posteriors[name]),
                 self.event_years.tolist(),
                 paths,
                 jax.random.fold_in(key, i),
@@ -152,7 +145,7 @@ class PathProjection:
     @cached_property
     def conversion(self) -> RateConversion:
         """The `RateConversion` of the fertility component's ages and the data's woman-years per woman."""
-        ages = _posterior(self.posteriors["fertility"])["posterior"]["age"].values
+        ages = cached_posterior(self.posteriors["fertility"])["posterior"]["age"].values
         return RateConversion.create(ages, self.fertility_ratio)
 
     @cached_property
@@ -174,13 +167,17 @@ class PathProjection:
             rates_by_year(self.source, *self.inputs(paths)), path_indices(paths), self.event_years
         )
 
-    def __call__(self, start: int, stop: int) -> xr.Dataset:
-        """Paths start..stop-1 (`simulate.simulate`, labelled by `results.results_dataset` with dim `draw`):
-        population (year, draw, sex, age), flows by sex (`births_by_sex`, ...), the population's indicators,
-        event totals, e0 and tfr. ValueError naming the variables if any value is not finite or any
-        population negative."""
-        draws = np.arange(start, stop)
+    def simulated(self, draws: np.ndarray) -> tuple[dict[str, Array], DriverInputs, tuple[Any, Any, Any]]:
+        """`simulate.simulate`'s outputs for the paths `draws` (ValueError naming the variables if any value
+        is not finite or any population negative), and the paths' inputs (`inputs`)."""
+        fixed, series = self.inputs(draws)
         initial = np.broadcast_to(self.stock, (draws.size, *self.stock.shape))
-        outputs, checks = simulate(self.source, *self.inputs(draws), initial)
-        outputs = checked(outputs, checks, f"paths {start}-{stop - 1}")
-        return results_dataset(outputs, self.jump_off, {"draw": draws})
+        outputs, checks = simulate(self.source, fixed, series, initial)
+        return checked(outputs, checks, f"paths {draws[0]}-{draws[-1]}"), fixed, series
+
+    def __call__(self, start: int, stop: int) -> xr.Dataset:
+        """Paths start..stop-1 (`simulated`, labelled by `results.results_dataset` with dim `draw`):
+        population (year, draw, sex, age), flows by sex (`births_by_sex`, ...), the population's indicators,
+        event totals, e0 and tfr."""
+        draws = np.arange(start, stop)
+        return results_dataset(self.simulated(draws)[0], self.jump_off, {"draw": draws})
