@@ -44,14 +44,20 @@ class CountyInputs(NamedTuple):
     deaths: Observations
 
 
-def county_inputs(country: CountryData, regional_folder: str | Path) -> CountyInputs:
-    """The county inputs from Norway's national data (`load_country`) and the norway/regional folder."""
+def county_inputs(
+    country: CountryData, regional_folder: str | Path, years: np.ndarray = EVENT_YEARS
+) -> CountyInputs:
+    """The county inputs from Norway's national data (`load_country`) and the norway/regional folder, for
+    the event `years` (consecutive, within `EVENT_YEARS`; e.g. those before a back-test's jump-off)."""
+    years = np.asarray(years)
+    if not set(years.tolist()) <= set(EVENT_YEARS.tolist()) or np.any(np.diff(years) != 1):
+        raise ValueError(f"county event years must be consecutive within {EVENT_YEARS[0]}-{EVENT_YEARS[-1]}")
     folder = Path(regional_folder)
     population = read_regional_population(folder / POPULATION_FILE, "county")
-    population = population.sel(year=slice(int(EVENT_YEARS[0]), None))
+    population = population.sel(year=slice(int(years[0]), int(years[-1]) + 1))
     events = read_nuts_events(folder / EVENTS_FILE)
     women = population.sel(sex="female", drop=True).sum("region")
-    rates = national_rates(country, women, EVENT_YEARS, int(population.attrs["open_age"]))
+    rates = national_rates(country, women, years, int(population.attrs["open_age"]))
     ending = as_year_end(population)
     expected = expected_events(ending, rates)
     totals = population.sum(["sex", "age"])
@@ -60,14 +66,14 @@ def county_inputs(country: CountryData, regional_folder: str | Path) -> CountyIn
         rates=rates,
         expected=expected,
         births=observations(
-            events["births"], events["population"], totals, NUTS_UNITS, EVENT_YEARS, BIRTHS_MERGED
+            events["births"], events["population"], totals, NUTS_UNITS, years, BIRTHS_MERGED
         ),
         deaths=observations(
             events["deaths"],
             events["population"],
             totals,
             NUTS_UNITS,
-            EVENT_YEARS,
+            years,
             DEATHS_MERGED,
             DEATHS_SKIPPED,
         ),
