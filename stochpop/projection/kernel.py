@@ -184,7 +184,7 @@ def transferred_in(moved_out: Array, destination: Array) -> Array:
     return jnp.einsum("...fsa,...ftsa->...tsa", moved_out, destination, precision=jax.lax.Precision.HIGHEST)
 
 
-def _migration_mask(config: KernelConfig, dtype: Any) -> Array | float:
+def migration_mask(config: KernelConfig, dtype: Any) -> Array | float:
     """1 at ages with migration, 0 above `migration_max_age`, shape (A,)."""
     if config.migration_max_age is None:
         return 1.0
@@ -207,7 +207,7 @@ def project_year(
     by_mother = births(population, rates.fertility, config)
     newborns = by_mother if rates.birth_destination is None else born_into(by_mother, rates.birth_destination)
     aged = age_one_year(population, newborns, jnp)
-    mask = _migration_mask(config, population.dtype)
+    mask = migration_mask(config, population.dtype)
 
     # Absent rates are skipped rather than computed as zeros: XLA keeps `x * 0` and `x - 0` (NaN and signed
     # zero semantics), and every extra term costs a pass over the state.

@@ -18,8 +18,9 @@ each year) the regions (draw, region, sex, age) are projected by the kernel with
    migration, the kernel's `Transfers`: out-rates min(o_r(t) o_r(s, x), 1) (`RegionalLevels.out_migration`
    times `RegionalSchedules.out_migration`; SSB: out-migration probabilities from the last ten years,
    ages 0-69, the kernel's `migration_max_age`) and the year's destination shares
-   (`RegionalLevels.destination`). Where the levels and schedules come from (`regions.model`) is the
-   caller's.
+   (`RegionalLevels.destination`); a scenario's shift of net internal migration (persons by region,
+   `RegionalLevels.internal_shift`) joins the net migration, spread over sex and age as the region's
+   out-migration schedule. Where the levels and schedules come from (`regions.model`) is the caller's.
 2. `kernel.project_year` on the regional stock.
 3. The adjustment (reference ch. 4.3): each sex and age is scaled by one factor over all regions so that the
    regions sum to the path's national population,
@@ -56,6 +57,7 @@ from stochpop.projection.kernel import (
     KernelConfig,
     Rates,
     Transfers,
+    migration_mask,
     project_year,
     sum_over_age,
 )
@@ -72,6 +74,9 @@ class RegionalLevels(NamedTuple):
         draw, R), positive.
     destination: (year, draw, R_from, R_to, 2, A) or broadcastable (e.g. (year, 1, R, R, 1, 1)); rows sum
         to 1, zero diagonal.
+    internal_shift: None, or persons (year, draw, R) of net internal migration added to each region (a
+        scenario's, e.g. `regions.labour_panel`; summing to zero over regions), spread over sex and age as
+        the region's out-migration schedule.
     """
 
     fertility: Array
@@ -79,6 +84,7 @@ class RegionalLevels(NamedTuple):
     out_migration: Array
     international: Array
     destination: Array
+    internal_shift: Array | None = None
 
 
 class RegionalSchedules(NamedTuple):
@@ -106,9 +112,15 @@ class RegionalPaths(NamedTuple):
     adjustment: Array
 
 
-def regional_rates(national: Rates, levels: RegionalLevels, schedules: RegionalSchedules) -> Rates:
+def regional_rates(
+    national: Rates,
+    levels: RegionalLevels,
+    schedules: RegionalSchedules,
+    config: KernelConfig = DEFAULT_CONFIG,
+) -> Rates:
     """One year's regional kernel `Rates` (draw, R, ...) from the paths' national `Rates` (draw, ...),
-    that year's levels (draw, R) and the schedules (step 1 of the module docstring)."""
+    that year's levels (draw, R) and the schedules (step 1 of the module docstring); a shift is spread
+    over the ages the kernel migrates (`config.migration_max_age`)."""
     q = -jnp.expm1(-jnp.maximum(national.mortality, 0.0))[..., None, :, :]
     q_regional = jnp.minimum(levels.mortality[..., :, None, None] * q, 1.0)
     weight = levels.international[..., :, None, None] * schedules.international
@@ -117,10 +129,16 @@ def regional_rates(national: Rates, levels: RegionalLevels, schedules: RegionalS
     def shared(counts: Array | None) -> Array | None:
         return None if counts is None else counts[..., None, :, :] * share
 
+    net = shared(national.net_migration)
+    if levels.internal_shift is not None:
+        moving = schedules.out_migration * migration_mask(config, schedules.out_migration.dtype)
+        pattern = moving / jnp.sum(moving, axis=(-2, -1), keepdims=True)
+        shift = levels.internal_shift[..., :, None, None] * pattern
+        net = shift if net is None else net + shift
     return Rates(
         fertility=levels.fertility[..., :, None] * national.fertility[..., None, :],
         mortality=-jnp.log1p(-q_regional),
-        net_migration=shared(national.net_migration),
+        net_migration=net,
         immigration=shared(national.immigration),
         emigration=None if national.emigration is None else national.emigration[..., None, :, :],
         transfers=Transfers(
@@ -164,7 +182,9 @@ def regional_paths(
 
     def step(population: Array, x: tuple[Rates, Array, RegionalLevels]) -> tuple[Array, tuple]:
         rates, national_t, levels_t = x
-        projected, flows = project_year(population, regional_rates(rates, levels_t, schedules), config)
+        projected, flows = project_year(
+            population, regional_rates(rates, levels_t, schedules, config), config
+        )
         adjusted = adjusted_to_national(projected, national_t)
         ones = jnp.ones(projected.shape[-1], projected.dtype)
         adjustment = jnp.matmul(adjusted - projected, ones, precision=jax.lax.Precision.HIGHEST)

@@ -256,3 +256,31 @@ def test_norway_counties_follow_small_national_paths(shared_data):
     assert (np.abs(np.asarray(regional.adjustment)).sum(-1) < 0.005 * totals).all()
     change = totals[-1] / start.sum((-1, -2))
     assert (np.abs(change - 1.0) < 0.10).all(), change
+
+
+def test_an_internal_shift_adds_its_persons_to_the_regions_net_migration():
+    """A scenario's shift (persons per region and year, summing to zero) changes each region's net
+    migration by exactly the shift in the first year (the same stock, nothing capped), spread over sex and
+    age as the region's out-migration schedule; the regions still sum to the national path."""
+    rng = np.random.default_rng(26)
+    with jax.enable_x64(True):
+        start, rates, national = national_paths(rng, gross=True)
+        regional_start = start[:, None] * np.array([0.4, 0.3, 0.2, 0.1])[:, None, None]
+        levels, schedules = random_inputs(rng)
+        shift = rng.normal(0.0, 200.0, size=(YEARS, PATHS, REGIONS))
+        shift -= shift.mean(-1, keepdims=True)
+        base = regional_paths(jnp.asarray(regional_start), rates, jnp.asarray(national), levels, schedules)
+        shifted = regional_paths(
+            jnp.asarray(regional_start),
+            rates,
+            jnp.asarray(national),
+            levels._replace(internal_shift=jnp.asarray(shift)),
+            schedules,
+        )
+
+    def net(paths) -> np.ndarray:
+        return np.asarray(paths.flows.immigrations - paths.flows.emigrations).sum(-1)
+
+    np.testing.assert_allclose(net(shifted)[0] - net(base)[0], shift[0], rtol=1e-9, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(shifted.population).sum(2), national, rtol=1e-6)
+    assert not np.allclose(np.asarray(shifted.population), np.asarray(base.population))
