@@ -6,6 +6,7 @@ the labour force, by county on 2024 borders.
 |---|---|---|---|
 | `read_unemployment` | arbeidsledighet.csv | 2011-2025 | the 15 of 2024 (NAV's back-cast) |
 | `read_unemployment_old_counties` | arbeidsledighet_2010_2024.csv | 2010-2019 | the 19 old, mapped |
+| `read_unemployment_scenario` | a user's CSV: region, year, change | any | any region codes |
 
 A year's rate is the mean of its monthly rates (percent of the labour force); `read_unemployment` keeps
 complete years only (2026 has January alone), `read_unemployment_old_counties` keeps every year with at
@@ -210,3 +211,40 @@ def read_unemployment_old_counties(path: str | Path) -> xr.Dataset:
     merged["rate"] = 100.0 * merged["unemployed"] / merged["labour_force"]
     data = _yearly(merged.drop(columns="labour_force"), path, complete=False)
     return data.where(data["months"] >= MIN_MONTHS).assign(months=data["months"])
+
+
+def read_unemployment_scenario(path: str | Path, regions: list[str], years: np.ndarray) -> xr.DataArray:
+    """A user's unemployment scenario, a CSV of region, year, change (percentage points against whatever
+    path the projection assumes) -> change (year, region) over `years` and `regions`, 0 where the file
+    says nothing. DataError naming the line for an unknown region, a year outside `years`, a change that
+    is not a number, or a region-year given twice."""
+    path = Path(path)
+    table = read_csv_table(path, {"region", "year", "change"})
+    change = xr.DataArray(
+        np.zeros((len(years), len(regions))),
+        dims=("year", "region"),
+        coords={"year": years, "region": regions},
+    )
+    seen: dict[tuple[str, int], int] = {}
+    for index, row in enumerate(table.itertuples(index=False), start=2):  # line 1 is the header
+        region, year_text, value_text = (
+            str(row.region).strip(),
+            str(row.year).strip(),
+            str(row.change).strip(),
+        )
+        if region not in regions:
+            raise DataError(path, f"line {index}: region", f"'{region}' is not one of the run's regions")
+        if not year_text.isdigit() or int(year_text) not in years:
+            raise DataError(path, f"line {index}: year", f"'{year_text}' is not a projected year")
+        try:
+            value = float(value_text)
+        except ValueError:
+            raise DataError(path, f"line {index}: change", f"'{value_text}' is not a number") from None
+        if not np.isfinite(value):
+            raise DataError(path, f"line {index}: change", f"'{value_text}' is not finite")
+        cell = (region, int(year_text))
+        if cell in seen:
+            raise DataError(path, f"line {index}: year", f"{cell} is already given on line {seen[cell]}")
+        seen[cell] = index
+        change.loc[{"year": cell[1], "region": region}] = value
+    return change

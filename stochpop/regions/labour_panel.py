@@ -74,6 +74,7 @@ import numpyro.distributions as dist
 import xarray as xr
 
 from stochpop.components.fitting import fit_model
+from stochpop.components.randomness import Paths, path_keys, posterior_draws
 from stochpop.components.settings import FitSettings
 from stochpop.regions.estimated_rates import regional_account
 from stochpop.regions.levels import Observations, observed_factors
@@ -237,9 +238,36 @@ def unemployment_scenario(
     on its population-weighted mean) and persons (the same times `population` / 1000, summing to zero
     over regions). `population` (region) or (year, region); `city` (region) as `Panel.city`."""
     posterior = idata["posterior"].stack(sample=("chain", "draw"))
-    effect = posterior["beta"] + posterior["gamma"] * city.sel(region=change["region"])
-    raw = effect * change
+    return _shift(posterior["beta"], posterior["gamma"], change, population, city).transpose(
+        "sample", "year", "region"
+    )
+
+
+def path_shifts(
+    idata: az.InferenceData,
+    key: jax.Array,
+    paths: Paths,
+    change: xr.DataArray,
+    population: xr.DataArray,
+    city: xr.DataArray,
+) -> np.ndarray:
+    """`unemployment_scenario`'s persons for each path (year, draw, region): the path's own posterior draw
+    of beta and gamma (its key fold_in(key, path), stream 0: `randomness.posterior_draws`), so a path's
+    shift does not depend on its chunk."""
+    draws = posterior_draws(idata, path_keys(key, paths), ["beta", "gamma"])
+    beta, gamma = (xr.DataArray(draws[name], dims="draw") for name in ("beta", "gamma"))
+    return _shift(beta, gamma, change, population, city)["persons"].transpose("year", "draw", "region").values
+
+
+def _shift(
+    beta: xr.DataArray,
+    gamma: xr.DataArray,
+    change: xr.DataArray,
+    population: xr.DataArray,
+    city: xr.DataArray,
+) -> xr.Dataset:
+    """The centred rate and the persons of the module docstring's scenarios, for draws of beta and gamma."""
+    raw = (beta + gamma * city.sel(region=change["region"])) * change
     weight = population / population.sum("region")
     rate = raw - (raw * weight).sum("region")
-    persons = rate * population / 1000.0
-    return xr.Dataset({"rate": rate, "persons": persons}).transpose("sample", "year", "region")
+    return xr.Dataset({"rate": rate, "persons": rate * population / 1000.0})

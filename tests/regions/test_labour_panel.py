@@ -1,19 +1,27 @@
 """Labour-market panel: NAV's county unemployment read as the raw file says, the old counties mapped onto the
 2024 ones, the fixed-effects estimate against a dummy-variable regression, the NumPyro panel's recovery of
-beta and gamma from data simulated from the model, and scenarios that net to zero nationally."""
+beta and gamma from data simulated from the model, scenarios that net to zero nationally (each path its
+own posterior draw), and the scenario file's reader."""
 
 import csv
 from collections import defaultdict
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 import xarray as xr
 
 from stochpop.components.settings import FitSettings
-from stochpop.data.labour import COUNTY_CODES, read_unemployment, read_unemployment_old_counties
+from stochpop.data.errors import DataError
+from stochpop.data.labour import (
+    COUNTY_CODES,
+    read_unemployment,
+    read_unemployment_old_counties,
+    read_unemployment_scenario,
+)
 from stochpop.data.regional import read_locations
-from stochpop.regions.labour_panel import Panel, fit_panel, fixed_effects, unemployment_scenario
+from stochpop.regions.labour_panel import Panel, fit_panel, fixed_effects, path_shifts, unemployment_scenario
 
 TRUE_BETA, TRUE_GAMMA = -1.5, 1.0
 
@@ -164,3 +172,48 @@ def test_scenarios_net_to_zero_nationally(simulated_fit) -> None:
     assert np.allclose(uniform["persons"].sum("region"), 0.0, atol=1e-6)
     no_cities = unemployment_scenario(idata, xr.ones_like(change), population, xr.zeros_like(panel.city))
     assert float(np.abs(no_cities["persons"]).max()) < 1e-9  # a uniform rise alone moves nobody
+
+
+def test_path_shifts_are_each_paths_posterior_draw(simulated_fit) -> None:
+    """Each path's shift is `unemployment_scenario`'s for one posterior draw (the same whatever the chunk),
+    and its persons sum to zero over regions."""
+    panel, idata = simulated_fit
+    regions = panel.migration["region"].values
+    change = xr.DataArray(
+        np.zeros((2, regions.size)), dims=("year", "region"), coords={"year": [2030, 2031], "region": regions}
+    )
+    change.loc[{"region": regions[1]}] = [1.0, 3.0]
+    population = xr.DataArray(np.linspace(8e4, 7e5, regions.size), dims="region", coords={"region": regions})
+    key = jax.random.PRNGKey(5)
+    shifts = path_shifts(idata, key, 6, change, population, panel.city)
+    assert shifts.shape == (2, 6, regions.size)
+    np.testing.assert_allclose(shifts.sum(-1), 0.0, atol=1e-9 * np.abs(shifts).max())
+    every = unemployment_scenario(idata, change, population, panel.city)["persons"].values  # (sample, ...)
+    for path in range(6):
+        assert np.abs(every - shifts[:, path]).max((1, 2)).min() < 1e-9 * np.abs(shifts).max()
+    np.testing.assert_array_equal(
+        path_shifts(idata, key, [4, 5], change, population, panel.city), shifts[:, 4:]
+    )
+
+
+def scenario_file(tmp_path: Path, rows: list[str]) -> Path:
+    path = tmp_path / "scenario.csv"
+    path.write_text("region,year,change\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def test_scenario_reader_fills_zeros_and_names_bad_lines(tmp_path: Path) -> None:
+    years = np.arange(2025, 2030)
+    change = read_unemployment_scenario(
+        scenario_file(tmp_path, ["11,2026,2.5", "03,2025,-1"]), ["03", "11"], years
+    )
+    assert change.sel(region="11", year=2026) == 2.5 and change.sel(region="03", year=2025) == -1.0
+    assert float(abs(change).sum()) == 3.5
+    for rows, message in (
+        (["99,2026,1"], "line 2: region"),
+        (["11,2040,1"], "line 2: year"),
+        (["11,2026,lots"], "line 2: change"),
+        (["11,2026,1", "11,2026,2"], "line 3: year.*line 2"),
+    ):
+        with pytest.raises(DataError, match=message):
+            read_unemployment_scenario(scenario_file(tmp_path, rows), ["03", "11"], years)
