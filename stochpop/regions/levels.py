@@ -191,7 +191,11 @@ def factor_draws(idata: az.InferenceData, key: jax.Array, paths: Paths, years: n
         mean = draws["mu0"][:, None] + draws["tau"][:, None] * draws["z"]  # (draw, region)
         shocks = np.moveaxis(np.asarray(path_shocks(keys, 1, (extra, mean.shape[-1]))), 1, 0)
         eta = ar1_recursion(
-            log_factor[:, -1] - mean, 0.0, draws["phi"][:, None], draws["sigma"][:, None], shocks
+            jnp.asarray(log_factor[:, -1] - mean),
+            jnp.zeros(()),
+            jnp.asarray(draws["phi"][:, None]),
+            jnp.asarray(draws["sigma"][:, None]),
+            jnp.asarray(shocks),
         )
         log_factor = np.concatenate([log_factor, np.moveaxis(np.asarray(eta), 0, 1) + mean[:, None]], axis=1)
     index = years - available[0]
