@@ -4,6 +4,7 @@ spec.json               the specification as run (command-line overrides include
 lock                    who writes here now (`stochpop.run.lock`)
 fits.json               each fit's wall time, diagnostics and seed
 posteriors/<name>.nc    each component's posterior (ArviZ InferenceData, netCDF)
+posteriors/regions/     the regional parts' posteriors, if the spec has regions (`stochpop.run.regions`)
 paths.zarr/             every sampled path, a zarr group per chunk (`stochpop.results.store`)
 tables/                 quantiles, variants, population quantiles, alternatives (CSV, parquet)
 figures/                fan charts and pyramids
@@ -66,6 +67,10 @@ class RunDirectory:
     def posterior_files(self) -> dict[str, Path]:
         """Where each component's posterior is saved: posteriors/<name>.nc, in `COMPONENTS` order."""
         return {name: self.path / "posteriors" / f"{name}.nc" for name in COMPONENTS}
+
+    def regional_files(self, parts: tuple[str, ...]) -> dict[str, Path]:
+        """Where each regional part's posterior is saved: posteriors/regions/<part>.nc."""
+        return {part: self.path / "posteriors" / "regions" / f"{part}.nc" for part in parts}
 
     def lock(self, command: str) -> AbstractContextManager[None]:
         """Hold the directory for `command` (e.g. "project") while writing; RunLockedError naming the

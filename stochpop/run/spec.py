@@ -66,6 +66,9 @@
     municipalities = false   # break the regions down to municipalities, with intervals
     probability_years = []   # years of the tables "population below the jump-off's" (default: the middle
                              # and the last projected year)
+    unemployment = "u.csv"   # a scenario: CSV of region, year, change (percentage points); it shifts net
+                             # internal migration by the labour panel's effect (`regions.labour_panel`),
+                             # county division only; relative to the spec file
 
     [backtest]               # `stochpop backtest`: refit and project from past jump-offs, score
     jump_offs = "1990:2018:2"  # first:last:step (last included), or one year "2016"
@@ -178,7 +181,8 @@ class OutputSpec:
 class RegionsSpec:
     """[regions]: the region axis ("none", "county", "ba", "table" of municipalities), its table, the
     regional data folder, the first fitted event year, internal migration ("M" model, "K" held, "0" none;
-    SSB's internal-migration letter), the municipal breakdown, the years of the probability tables."""
+    SSB's internal-migration letter), the municipal breakdown, the years of the probability tables, an
+    unemployment scenario (CSV)."""
 
     division: str = "none"
     table: str | None = None
@@ -187,6 +191,7 @@ class RegionsSpec:
     internal: str = "M"
     municipalities: bool = False
     probability_years: tuple[int, ...] = ()
+    unemployment: str | None = None
 
 
 @dataclass(frozen=True)
@@ -367,6 +372,8 @@ def _check_combinations(spec: Spec) -> None:
     r = spec.regions
     if r.division == "table" and not r.table:
         raise SpecError(f"{spec.file}: regions.table: required when regions.division is 'table'")
+    if r.unemployment and r.division != "county":
+        raise SpecError(f"{spec.file}: regions.unemployment: scenarios need regions.division 'county'")
     if r.division != "none" and spec.data.source != "hmd-hfd":
         raise SpecError(
             f"{spec.file}: regions.division: regions need Norway's data (data.source 'hmd-hfd'), not "
@@ -408,15 +415,18 @@ def spec_from_dict(raw: dict[str, Any], file: str = "<spec>") -> Spec:
 
 
 def load_spec(path: str | Path) -> Spec:
-    """Read and validate a specification file (a relative `regions.table` is taken beside it)."""
+    """Read and validate a specification file (a relative `regions.table` or `regions.unemployment` is
+    taken beside it)."""
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"{path}: file not found")
     spec = parse_spec(path.read_text(), str(path))
-    table = spec.regions.table
-    if table and not Path(table).is_absolute():  # relative to the spec file, wherever it is run from
-        spec = replace(spec, regions=replace(spec.regions, table=str((path.parent / table).resolve())))
-    return spec
+
+    def beside(name: str | None) -> str | None:  # files named relative to the spec file, wherever it runs
+        return str((path.parent / name).resolve()) if name and not Path(name).is_absolute() else name
+
+    r = spec.regions
+    return replace(spec, regions=replace(r, table=beside(r.table), unemployment=beside(r.unemployment)))
 
 
 def with_values(spec: Spec, section: str, values: dict[str, Any], data_path: str | None = None) -> Spec:

@@ -10,6 +10,7 @@
 while the paths run; `backtest(spec, out)` refits and projects from past jump-offs and scores them.
 """
 
+import json
 import shutil
 import sys
 import time
@@ -27,17 +28,20 @@ from stochpop.backtest.run import run_backtest
 from stochpop.data.container import CountryData
 from stochpop.demography.indicators import observed_indicators
 from stochpop.outputs.figures import write_figures
+from stochpop.outputs.regional import regional_fan_charts, write_regional_tables
 from stochpop.outputs.tables import write_tables
 from stochpop.projection.alternatives import project_alternatives
 from stochpop.projection.sampled import PATHS_FORMAT, PathProjection
-from stochpop.results.store import ChunkDamage, open_results, require_whole, verify_store
+from stochpop.regions.projection import RegionalProjection
+from stochpop.results.store import ChunkDamage, ChunkFn, open_results, require_whole, verify_store
 from stochpop.run.chunks import run_chunks
 from stochpop.run.cluster import dask_client
-from stochpop.run.directory import RunDirectory
+from stochpop.run.directory import RunDirectory, write_atomically
 from stochpop.run.fitting import fit_and_save
 from stochpop.run.inputs import build_components, load_data
 from stochpop.run.lock import run_lock
-from stochpop.run.spec import Spec
+from stochpop.run.regions import fit_regions, parts, regional_model, registered_totals
+from stochpop.run.spec import Spec, spec_to_dict
 
 RunLike = RunDirectory | str | Path
 """A run directory, as a `RunDirectory` or its path."""
@@ -48,9 +52,9 @@ def _run(run: RunLike) -> RunDirectory:
 
 
 def fit(spec: Spec, out: str | Path, data: CountryData | None = None) -> RunDirectory:
-    """Fit the spec's components on its data (`data`, if already loaded) and save them in the run
-    directory `out`: spec.json, the posteriors and fits.json. Paths of an earlier fit in `out` are removed
-    (they must not be resumed)."""
+    """Fit the spec's components (and its regional parts, if it has regions) on its data (`data`, if
+    already loaded) and save them in the run directory `out`: spec.json, the posteriors and fits.json.
+    Paths of an earlier fit in `out` are removed (they must not be resumed)."""
     run = RunDirectory(out)
     data = load_data(spec) if data is None else data
     components = build_components(spec, data)
@@ -60,7 +64,22 @@ def fit(spec: Spec, out: str | Path, data: CountryData | None = None) -> RunDire
             print(f"removed {run.store}: its paths came from the earlier fit")
         run.write_spec(spec)
         fit_and_save(components, data, spec.fit, run)
+        if spec.regions.division != "none":
+            report = fit_regions(spec, data, run.regional_files(parts(spec)), spec.fit, tqdm.write)
+            fits = json.loads(run.fits_file.read_text())
+            write_atomically(run.fits_file, json.dumps({**fits, "regions": report}, indent=2))
     return run
+
+
+def chunk_function(run: RunLike, projection: PathProjection) -> ChunkFn:
+    """What computes a chunk of the run's paths: `projection`, with its regions if the spec has them
+    (`regions.projection.RegionalProjection`)."""
+    run = _run(run)
+    spec = run.spec()
+    if spec.regions.division == "none":
+        return projection
+    files = run.regional_files(parts(spec))
+    return RegionalProjection(projection, regional_model(spec, files))
 
 
 def path_projection(run: RunLike, data: CountryData | None = None) -> PathProjection:
@@ -100,6 +119,7 @@ def project(run: RunLike, client: Client | None = None, projection: PathProjecti
         "jump_off": spec.projection.jump_off,
         "horizon": spec.projection.horizon,
         "paths_format": PATHS_FORMAT,
+        "regions": spec_to_dict(spec)["regions"],
     }
 
     def repairing(damaged: list[ChunkDamage]) -> None:
@@ -109,7 +129,14 @@ def project(run: RunLike, client: Client | None = None, projection: PathProjecti
     bar = tqdm(total=-(-p.n // p.chunk_size), desc="paths", unit="chunk", file=sys.stderr, leave=False)
     with run.lock("project"), bar:
         run_chunks(
-            projection, p.n, p.chunk_size, run.store, client, lambda _: bar.update(), identity, repairing
+            chunk_function(run, projection),
+            p.n,
+            p.chunk_size,
+            run.store,
+            client,
+            lambda _: bar.update(),
+            identity,
+            repairing,
         )
     print(f"projected {p.n} paths to {run.store} in {time.perf_counter() - start:.1f} s")
     return run.store
@@ -151,6 +178,14 @@ def summarise(run: RunLike, computed_alternatives: xr.Dataset | None = None) -> 
             _variant_levels(spec),
             spec.outputs.table_formats,
         )
+        if spec.regions.division != "none":
+            written += write_regional_tables(
+                open_results(run.store),
+                run.tables,
+                spec.outputs.quantiles,
+                spec.probability_years,
+                spec.outputs.table_formats,
+            )
     print(f"wrote {len(written)} tables to {run.tables}")
     return written
 
@@ -163,9 +198,12 @@ def plot(run: RunLike, data: CountryData | None = None) -> list[Path]:
     history = observed_indicators(load_data(spec) if data is None else data)
     with run.lock("plot"):
         require_whole(run.store)
-        written = write_figures(
-            open_results(run.store), history, run.figures, spec.pyramid_years, spec.outputs.plot_formats
-        )
+        paths = open_results(run.store)
+        written = write_figures(paths, history, run.figures, spec.pyramid_years, spec.outputs.plot_formats)
+        if spec.regions.division != "none":
+            registered = registered_totals(spec)
+            names = dict(zip(registered["region"].values, registered["region_name"].values, strict=True))
+            written += regional_fan_charts(paths, registered, run.figures, spec.outputs.plot_formats, names)
     print(f"wrote {len(written)} figures to {run.figures}")
     return written
 

@@ -1,0 +1,310 @@
+"""The regional parts' inputs for a division whose regions are not counties (SSB's labour-market regions,
+a user's table; issue #15, item 1). Every registered regional number is on counties (births and deaths on
+Eurostat's units, international and internal flows on old counties), so each is carried to the regions.
+
+Regions in counties (`region_counties`). P_rc, the persons of region r living in 2024 county c on 1
+January `REFERENCE_YEAR` (its municipalities lie in one county each); weights w_rc = P_rc / sum_c P_rc; the
+majority county m(r) = argmax_c P_rc.
+
+Joined counties (`joined_counties`). A county group g (at first each county) holds the regions with m(r)
+in g; its overlap O_g = sum_{m(r) in g} sum_{c in g} P_rc. Where O_g is below `LEAST_OVERLAP` of the
+group's persons (capture) or of its regions' persons (purity), the worst group joins the group it shares
+most persons with (either way), until every group passes.
+
+Births and deaths (`division_inputs`): `norway_counties.regional_inputs` on the regions' populations
+(`divisions.regional_population`); a unit covers the regions whose majority county it covers, joined
+counties count as one unit, and r_u = unit population / its regions' absorbs the parts of regions outside
+(assumed to have their region's age structure and rates). Only the units' totals are registered: how the
+regions of one unit differ is left to the level model's pooling (see below).
+
+International migration (`region_shares`): the counties' shares S_c split by population,
+
+    s_r(t) = sum_c S_c(t) P_rc / sum_j P_jc,
+
+so sum_r s_r = sum_c S_c = 1: within a county immigrants (or net migrants) go where its people live
+(no municipal flows here; SSB's ten-year regional proportions are not available below the county).
+
+Internal migration (`division_internal_data`): the net residual of the regions' account, as on counties;
+the county gross counts on region pairs (`gross_on_regions`); proximity the same landsdel
+(`landsdel_proximity`; the counties' distance feature is not carried over). Moves between regions of one
+county are registered nowhere: the destination model alone sets them (see `division_internal_data`).
+
+Measured on SSB's 159 BA regions (baregioner_2024.xlsx; identities in tests/regions/test_division_inputs.py).
+9 regions cross county borders, holding 1 781 101 persons of 5 550 203, 730 222 of them outside their
+majority county: Oslo/Bærum (005) 679 921 (630 869 in Akershus, 35 459 in
+Buskerud, 13 593 in Innlandet; majority Oslo with 51.4%), Drammen 26 872 (in Vestfold), Ringerike 7 037
+(Akershus), Haugesund 5 742 and Vindafjord 4 072 (Vestland), Surnadal, Røros, Nærøysund and Harstad
+1 330-1 958. By majority alone Akershus (728 803 persons) would count its births on Ullensaker's region
+(90 897: capture 0.125, r_u 8.0) and Oslo on Oslo/Bærum (purity 0.514), so Oslo and Akershus are joined
+(capture 0.995, purity 0.967); every other county passes (lowest Buskerud's capture 0.869, Vestfold's
+0.895). The units' r_u over 2006-2022 lie in 0.93-1.14 (the counties' 0.92-1.10). Building the inputs
+(2006-2023) takes 16 s, mostly reading the municipal file twice; the internal data 9 s (503 gross counts
+against the counties' 614: Oslo <-> Akershus pairs and their out- and in-totals drop out, Oslo's and
+Akershus's pairs with a third county are summed).
+
+Levels fit on the BA inputs (NUTS 2 x 300 after 300, target_accept 0.95): births 77 s, deaths 50 s, no
+divergences, max R-hat 1.039 and 1.029 (log_factor), min bulk ESS 247 and 178 (sigma). The regions'
+factors within a unit are identified by the pooling alone: 80% intervals of 2022's factors span a ratio of
+1.25 (births) and 1.51 (deaths) in the median region against 1.03 on counties. And the pooling inflates the
+spread: tau, the regions' level spread, is 0.052 (births) and 0.157 (deaths) against the counties' 0.029 and
+0.055 in the same fit: a unit's factor averages some ten independent regional levels, so the units'
+differences ask for a larger spread of each. A county level with regional deviations in `levels` would
+keep the two apart.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from stochpop.data.container import CountryData
+from stochpop.data.errors import DataError
+from stochpop.data.regional import read_locations, read_regional_population
+from stochpop.regions.divisions import LOCATIONS_FILE, MUNICIPAL_FILE, Division, regional_population
+from stochpop.regions.estimated_rates import regional_account
+from stochpop.regions.internal import net_internal_migration
+from stochpop.regions.internal_model import (
+    LANDSDEL_COUNTIES,
+    GrossObservations,
+    InternalData,
+    county_gross_observations,
+    registered_factors,
+)
+from stochpop.regions.norway_counties import EVENT_YEARS, CountyInputs, regional_inputs
+
+REFERENCE_YEAR = 2024
+"""The year (1 January) of the populations that place regions in counties: the latest registered."""
+
+LEAST_OVERLAP = 0.8
+"""A county group keeps its majority regions when at least this share of its persons live in them and of
+their persons in it (`joined_counties`)."""
+
+
+def region_counties(division: Division, regional_folder: str | Path) -> xr.DataArray:
+    """Weights w_rc (region, county): the share of each region's persons on 1 January `REFERENCE_YEAR`
+    living in each 2024 county, summing to 1 over counties; coords population (region) the region's
+    persons and majority (region) the county holding most of them (the first code on a tie)."""
+    folder = Path(regional_folder)
+    municipal = read_regional_population(folder / MUNICIPAL_FILE).sel(year=REFERENCE_YEAR)
+    persons = municipal.sum(["sex", "age"]).to_series()
+    region = division.region_of.reindex(persons.index)
+    if region.isna().any():
+        missing = list(region.index[region.isna()])
+        raise DataError(
+            division.source, "municipality", f"{missing[:5]} in no region ({len(missing)} in all)"
+        )
+    county = read_locations(folder / LOCATIONS_FILE)["county"].reindex(persons.index)
+    if county.isna().any():
+        raise DataError(
+            folder / LOCATIONS_FILE, "municip_code", f"{list(county.index[county.isna()][:5])} absent"
+        )
+    table = pd.DataFrame(
+        {"region": region.to_numpy(), "county": county.to_numpy(), "persons": persons.to_numpy()}
+    )
+    people = table.groupby(["region", "county"])["persons"].sum().unstack(fill_value=0.0)
+    totals = people.sum(axis=1)
+    if (totals <= 0).any():
+        raise DataError(
+            division.source, "region", f"'{totals.index[totals <= 0][0]}' has nobody in {REFERENCE_YEAR}"
+        )
+    return xr.DataArray(
+        people.to_numpy() / totals.to_numpy()[:, None],
+        dims=("region", "county"),
+        coords={
+            "region": [str(r) for r in people.index],
+            "county": [str(c) for c in people.columns],
+            "population": ("region", totals.to_numpy()),
+            "majority": ("region", [str(c) for c in people.idxmax(axis=1)]),
+        },
+        attrs={"year": REFERENCE_YEAR, "units": "share of the region's persons on 1 January"},
+        name="weights",
+    )
+
+
+def _persons(weights: xr.DataArray) -> np.ndarray:
+    """P_rc (R, C) persons of each region in each county."""
+    return (weights * weights["population"]).transpose("region", "county").values
+
+
+def joined_counties(weights: xr.DataArray, least: float = LEAST_OVERLAP) -> tuple[tuple[str, ...], ...]:
+    """The county groups of more than one county (module docstring) for `weights` (`region_counties`):
+    sets of 2024 counties whose registered units count as one on the division's regions."""
+    people = _persons(weights)
+    counties = weights["county"].values
+    majority = (weights["majority"].values[:, None] == counties).astype(float)  # (R, C)
+    groups = [[c] for c in range(counties.size)]
+    while len(groups) > 1:
+        member = np.zeros((counties.size, len(groups)))
+        for g, group in enumerate(groups):
+            member[group, g] = 1.0
+        home = majority @ member  # (R, G): 1 where the region's majority county is in the group
+        inside = people @ member  # (R, G): the region's persons in the group's counties
+        overlap = (home * inside).sum(0)
+        capture = overlap / inside.sum(0)
+        regions_persons = home.T @ people.sum(1)
+        purity = np.divide(overlap, regions_persons, out=np.zeros_like(overlap), where=regions_persons > 0)
+        fit = np.minimum(capture, purity)
+        worst = int(np.argmin(fit))
+        if fit[worst] >= least:
+            break
+        shared = home.T @ inside  # [g, h]: persons of group h's counties in group g's regions
+        link = shared[worst] + shared[:, worst]
+        link[worst] = -1.0
+        partner = int(np.argmax(link))
+        groups[min(worst, partner)] = sorted(groups[worst] + groups[partner])
+        del groups[max(worst, partner)]
+    return tuple(tuple(str(counties[c]) for c in group) for group in groups if len(group) > 1)
+
+
+def division_inputs(
+    country: CountryData, regional_folder: str | Path, division: Division, years: np.ndarray = EVENT_YEARS
+) -> CountyInputs:
+    """The inputs of `norway_counties.county_inputs` for the regions of `division` (module docstring): the
+    regions' populations, national rates on their basis, expected events, and the registered births and
+    deaths of Eurostat's units on the regions by majority county, `joined_counties` counting as one."""
+    weights = region_counties(division, regional_folder)
+    county_of = dict(zip(weights["region"].values, weights["majority"].values, strict=True))
+    population = regional_population(division, regional_folder)
+    return regional_inputs(country, regional_folder, population, county_of, joined_counties(weights), years)
+
+
+def region_shares(county_shares: np.ndarray, weights: xr.DataArray) -> np.ndarray:
+    """The regions' shares (..., region) of international migration from the counties' (..., county; the
+    counties in the order of `weights`' county coord, sorted codes as `immigration_shares`), each county's
+    split among the regions by its persons (module docstring). `weights` from `region_counties`."""
+    people = _persons(weights)
+    if county_shares.shape[-1] != people.shape[1]:
+        raise ValueError(
+            f"county_shares has {county_shares.shape[-1]} counties, the weights {people.shape[1]}"
+        )
+    return county_shares @ (people / people.sum(0)).T
+
+
+def gross_on_regions(
+    gross: GrossObservations, weights: xr.DataArray, joined: tuple[tuple[str, ...], ...] = ()
+) -> GrossObservations:
+    """County gross counts `gross` (pairs (N, C, C) on `weights`' counties) as counts on the regions (pairs
+    (M, R, R)), each region in its majority county and the `joined` counties one group:
+
+    * a count is the sum of the flows between the region pairs whose groups are its county pairs' groups,
+      kept where for each pair of groups it holds every county pair or none, and no pair inside a group
+      (moves inside a group include moves inside a region, which the model does not have);
+    * single county pairs of one year and sex-age cells that together hold every county pair between two
+      groups (Oslo -> Vestland and Akershus -> Vestland) count as one; the others drop out;
+    * relative counts (their level free) map by majority county alone.
+
+    With every county its own group and region (the county division) the counts are `gross` itself."""
+    counties = [str(c) for c in weights["county"].values]
+    group_of = {c: c for c in counties} | {c: members[0] for members in joined for c in members}
+    labels = sorted(set(group_of.values()))
+    group = np.array([labels.index(group_of[c]) for c in counties])  # (C,)
+    in_group = (group[:, None] == np.arange(len(labels))).astype(float)  # (C, G)
+    majority = (weights["majority"].values[:, None] == np.array(counties)).astype(float)  # (R, C)
+    region_group = majority @ in_group  # (R, G)
+    size = in_group.sum(0)
+    full = np.outer(size, size) * (1.0 - np.eye(len(labels)))
+    rows: list[tuple[float, int, np.ndarray, np.ndarray, bool]] = []
+    pooled: dict[tuple[int, bytes], tuple[np.ndarray, dict[tuple[int, int], list[float]]]] = {}
+    for count, year, pairs, cells, relative in zip(*gross, strict=True):
+        if relative:
+            rows.append((count, year, np.minimum(majority @ pairs @ majority.T, 1.0), cells, True))
+            continue
+        between = in_group.T @ pairs @ in_group  # county pairs by pair of groups (G, G)
+        if np.array_equal(between, np.where(between > 0, full, 0.0)):
+            rows.append((count, year, np.minimum(region_group @ between @ region_group.T, 1.0), cells, False))
+        elif pairs.sum() == 1:
+            origin, destination = (int(i) for i in np.argwhere(pairs)[0])
+            slot = pooled.setdefault((int(year), cells.tobytes()), (cells, {}))
+            slot[1].setdefault((origin, destination), []).append(count)
+    for (year, _), (cells, counts) in pooled.items():
+        for g, h in sorted({(group[a], group[b]) for a, b in counts}):
+            wanted = [
+                (int(a), int(b)) for a in np.flatnonzero(group == g) for b in np.flatnonzero(group == h)
+            ]
+            if g != h and all(len(counts.get(pair, [])) == 1 for pair in wanted):
+                pairs = np.outer(region_group[:, g], region_group[:, h])
+                rows.append((sum(counts[pair][0] for pair in wanted), year, pairs, cells, False))
+    columns = list(zip(*rows, strict=True))
+    return GrossObservations(
+        np.asarray(columns[0], float),
+        np.asarray(columns[1]),
+        np.stack(columns[2]),
+        np.stack(columns[3]),
+        np.asarray(columns[4]),
+    )
+
+
+def landsdel_proximity(weights: xr.DataArray) -> np.ndarray:
+    """Proximity (1, R, R) of the regions of `weights`: 1 where two regions' majority counties lie in one
+    landsdel (`internal_model.LANDSDEL_COUNTIES`), zero diagonal."""
+    landsdel = {county: name for name, counties in LANDSDEL_COUNTIES.items() for county in counties}
+    of_region = np.array([landsdel[county] for county in weights["majority"].values])
+    same = (of_region[:, None] == of_region) & ~np.eye(of_region.size, dtype=bool)
+    return same[None].astype(float)
+
+
+def division_internal_data(
+    inputs: CountyInputs,
+    regional_folder: str | Path,
+    division: Division,
+    international: xr.DataArray | None = None,
+) -> InternalData:
+    """`internal_model.InternalData` of the regions of `division` over the event years of `inputs`
+    (`division_inputs`): the net internal migration of the regions' account as `county_internal_data`
+    makes the counties' (registered birth and death totals through `registered_factors`, less
+    `international` (year, region, sex, age) or, where None, the national net allocated by population at
+    risk); the counties' gross counts (`county_gross_observations`) on the regions (`gross_on_regions`,
+    `joined_counties` one group); proximity `landsdel_proximity`; the schedule's centre the counties'
+    (moves between old counties per person at risk in 2010).
+
+    What identifies the moves between regions of one county: nothing registered. The counts on county
+    pairs fix the regions' moves to other counties; how many more stay in their county follows from the
+    destination model alone (population shares, attractions learnt from the other counties' moves into
+    the region and from the net, the same-landsdel effect learnt between counties), and the net residual
+    fixes only their balance."""
+    folder = Path(regional_folder)
+    weights = region_counties(division, folder)
+    regions = weights["region"].values
+    if not np.array_equal(inputs.population["region"].values, regions):
+        raise ValueError(
+            f"inputs hold regions {inputs.population['region'].values[:5]}..., not the division's"
+        )
+    births, deaths = (
+        registered_factors(getattr(inputs, k), inputs.expected[k]) for k in ("births", "deaths")
+    )
+    account = regional_account(inputs.population, inputs.rates, births, deaths)
+    dims = ("year", "region", "sex", "age")
+    abroad = account["international"] if international is None else international
+    if set(abroad.dims) != set(dims) or not all(
+        np.isin(account[d].values, abroad[d].values).all() for d in dims
+    ):
+        raise ValueError(
+            f"international must have dims {dims} covering the account's; it has {dict(abroad.sizes)}"
+        )
+    allocated = account[["aged", "deaths"]].assign(
+        emigration=xr.zeros_like(account["aged"]),
+        immigration=abroad.sel({d: account[d] for d in dims}).transpose(*dims),
+    )
+    net = net_internal_migration(inputs.population, allocated).transpose(*dims)
+    aged = account["aged"].transpose(*dims)
+    years, ages = aged["year"].values, aged["age"].values
+    county = county_gross_observations(folder, weights["county"].values, years, ages)
+    national = county.relative & (
+        county.pairs.sum((1, 2)) == county.pairs.shape[1] * (county.pairs.shape[1] - 1)
+    )
+    if not national.any():
+        raise ValueError(f"the schedule's centre needs 2010's national moves; the event years are {years}")
+    totals = aged.sum(["sex", "age"])
+    return InternalData(
+        years=years,
+        regions=regions,
+        ages=ages,
+        aged=aged.values,
+        net=net.values,
+        international=allocated["immigration"].values,
+        share=(totals / totals.sum("region")).mean("year").values,
+        proximity=landsdel_proximity(weights),
+        gross=gross_on_regions(county, weights, joined_counties(weights)),
+        crude_rate=float(county.moves[national].sum() / aged.values[county.year[national][0]].sum()),
+    )

@@ -1,0 +1,968 @@
+"""Internal migration between regions as a Bayesian model: out-migration by region, age and sex, and
+destination shares between regions, moving over time (issue #15, item 2).
+
+Model. Region r, year t (the fitted years, then `horizon` forecast years), sex s, age at end of year x:
+
+    out-moves    O_r(t, s, x) = o(s, x) exp(L(t) + l_r + u_r(t)) A_r(t, s, x)      (A: aged stock at risk)
+    destination  D_rj(t) = exp(a_j(t) + k_rj) / sum_{i != r} exp(a_i(t) + k_ri),  D_rr = 0
+                 a_j(t) = log p_j + w_j + v_j(t)
+    in-moves     I_j(t, s, x) = sum_r O_r(t, s, x) D_rj(t);   net = I - O (sums to zero over regions)
+
+    log o(s, x) = B(x) beta +- B_d(x) delta / 2     (cubic B-splines `schedule_bases`, + female; the
+                  shape: its mean over ages weighted by the stock at risk is 0; second differences of
+                  beta ~ Normal(0, sigma_beta), delta ~ Normal(0, sigma_delta))
+    L(t)        national log level, AR(1) around mu ~ Normal(log crude rate, 1)
+    l = c - d/2, w = c + d/2          churn c (more moves out and in) and contrast d (in against out),
+                                      each Normal(0, tau) less its mean over regions
+    u = -n/2, v = n/2,  n_r(t) = N_r(t) - d_r,  N_r(t) an AR(1) around d_r (summing to zero over regions)
+    k_rj = k_jr ~ Normal(sum_p kappa_p K_p,rj, tau_k)     pair effects (Norway; none on Greenland)
+
+Every AR(1) runs x(t) = m + phi (x(t-1) - m) + s sqrt(1 - phi^2) e(t) from the stationary law (s the
+stationary spread ~ HalfNormal(0.2), phi ~ Uniform(0, 1), as `levels`) and goes on as a forecast for the
+horizon years. p_j is region j's mean share of the stock at risk over the fitted years, an offset held
+also in forecasts (w = 0 sends movers in proportion to population: the gravity of `internal`). K_p are
+features of the pairs (Norway: same landsdel, log distance; `county_proximity`), the pair effects kept
+orthogonal to what the attractions already do (`pair_basis`). The model covers every age of the data
+(gross counts are of all ages); the kernel gets the schedule at ages 0..69 (`MIGRATION_MAX_AGE`).
+
+Adapted from issue #15's sketch, where the data demanded it (Norway, NUTS 2 x 150): out-level and
+attraction as churn and contrast, since the net residual pins down the contrast and leaves the churn to
+the gross counts (sampled as l and w the two traded off, and NUTS ran at tree depth 9-10); no yearly
+churn deviations (their spread came out 0.013-0.024, and they slowed the sampler), so u and v move
+together as the contrast n; pair effects, since a gravity of distance and landsdel left the
+origin-destination counts with a coefficient of variation of 0.30-0.37 (0.10 with pair effects: flows
+across the Oslofjord fall below distance, Buskerud <-> Vestfold above).
+
+Likelihood. (1) The cohort residual's net internal migration by year, region and sex (all ages):
+Student-t (`NET_DF`) around I - O + b_r M_r(t, s), scale sigma_net sqrt(A_r(t, s)); M the international
+net migration the residual took away (allocated by population at risk unless given), b_r ~ Normal(0,
+tau_b) its error per region (Norway: Oslo's immigrants are about twice its share of the population; b
+takes what the allocation misses and leaves the internal flows to the rest). Not by age: with the net by
+five-year age group, age-independent destinations could not follow the regions' age patterns (Oslo gains
+20-29 year olds and loses children and 30-39 year olds), and the fit bent the schedule instead (sigma_beta
+3.6, gross counts' cv 0.28-0.42). (2) Gross counts where they exist, each a sum of flows over
+origin-destination pairs and sex-age cells in one year: negative binomial with coefficient of variation
+cv ~ HalfNormal(0.3); `relative` ones times a free factor c (log c ~ Normal(0, 0.5): counts on other
+borders, used for their age pattern only).
+
+What identifies what. The net residual pins down each region's contrast d_r + n_r(t) times the gross
+level, not the gross level, nor the churn c: a region with high out-level and high attraction nets the
+same as one with both low (`internal` found attraction not identified on Greenland from net alone).
+Gross counts identify the national level L (counts of any pairs), the churn c and the pair effects
+(origin-destination counts and a region's out- or in-totals), kappa (pairs with counts, by their
+features), and the schedule's shape (counts by age group: Greenland's national ones, Norway's 2010 ones;
+the sex difference only from counts by sex, Greenland's). Where they are silent (Norway after 2011 but
+Telemark's 2021 row and column; pairs without counts) the posterior follows the AR(1)s and the features.
+
+Data. Greenland (`greenland_internal_data`): net from `internal.net_internal_migration` (registered
+national events allocated by population at risk); the registered regional flows hidden, only the
+national out-moves by sex and age group known (of `national_years`, by default all, as `internal`
+assumes the national moves known). Norway (`county_internal_data`): the county account of
+`estimated_rates` with the registered birth and death totals; gross counts of `county_gross_observations`.
+
+Measured (experiments/internal_migration.py; 2 chains x 300 after 300 warmup):
+MEASURED
+"""
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import arviz as az
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import xarray as xr
+
+from stochpop.components.fitting import fit_model
+from stochpop.components.migration.schedules import age_basis, schedule_knots
+from stochpop.components.processes import AR1, ar1_recursion
+from stochpop.components.randomness import Paths, path_keys, posterior_draws
+from stochpop.components.settings import FitSettings
+from stochpop.conventions import MIGRATION_MAX_AGE, N_AGES, SEXES
+from stochpop.data.errors import DataError
+from stochpop.data.greenland import GreenlandAccount
+from stochpop.data.immigrants import read_eurostat_flows
+from stochpop.data.regional import (
+    NATION,
+    OLD_COUNTY_UNITS,
+    read_county_domestic_moves,
+    read_county_in_migration_by_age,
+    read_county_moves,
+    read_locations,
+    read_municipality_coordinates,
+    read_telemark_county_moves,
+)
+from stochpop.regions.accounts import allocate, national_events, rates_at_risk, to_end_of_year
+from stochpop.regions.estimated_rates import regional_account
+from stochpop.regions.internal import net_internal_migration
+from stochpop.regions.levels import Observations, observed_factors
+from stochpop.regions.norway_counties import CountyInputs
+
+Array = jax.Array
+
+NET_DF = 5.0
+"""Degrees of freedom of the net residual's Student-t errors (heavy tails for the allocation error)."""
+
+GROUP_WIDTH, OPEN_GROUP = 5, 70
+"""Age groups of `fitted_flows` and of Greenland's national counts: 0-4, ..., 65-69, 70+."""
+
+SCHEDULE_KNOTS = (0, 5, 10, 15, 18, 21, 25, 30, 40, 50, 65, 80)
+"""Interior knots of the national schedule's spline (ages): the data resolve five-year groups at best."""
+
+DIFFERENCE_KNOTS = (0, 15, 30, 50, 70)
+"""Interior knots of the sex difference's spline (smoother than the schedule's)."""
+
+LEVELS = (0.025, 0.1, 0.5, 0.9, 0.975)
+"""Posterior quantiles of `fitted_flows`: median, 80% and 95% intervals."""
+
+
+class GrossObservations(NamedTuple):
+    """Gross counts: moves (N,) in the year year (N,) (index into the fitted years), summed over the
+    origin-destination pairs (N, R, R) marked 1 (zero diagonal) and the sex-age cells (N, 2, X) marked 1;
+    relative (N,) True where the count is compared up to the free factor c."""
+
+    moves: np.ndarray
+    year: np.ndarray
+    pairs: np.ndarray
+    cells: np.ndarray
+    relative: np.ndarray
+
+
+class InternalData(NamedTuple):
+    """What the model is fitted on. years (T,), regions (R,), ages (X,) 0..X-1 by age at end of year;
+    aged (T, R, 2, X) stocks at risk (persons); net (T, R, 2, X) the cohort residual's net internal
+    migration (summing to zero over regions); international (T, R, 2, X) the regions' international net
+    migration that the residual took away (its error b enters the net's likelihood); share (R,) mean
+    shares p_j of the stock at risk; proximity (P, R, R) symmetric features K_p of the origin-destination
+    pairs (the pair effects' prior means), or None (no pair effects); gross (`GrossObservations`);
+    crude_rate: national moves per person at risk where the data give them (the prior centre of mu)."""
+
+    years: np.ndarray
+    regions: np.ndarray
+    ages: np.ndarray
+    aged: np.ndarray
+    net: np.ndarray
+    international: np.ndarray
+    share: np.ndarray
+    proximity: np.ndarray | None
+    gross: GrossObservations
+    crude_rate: float
+
+
+class InternalDraws(NamedTuple):
+    """Internal migration for a chunk of paths, kernel ages 0..119 (0 above `MIGRATION_MAX_AGE`).
+
+    out_schedule: (R, 2, A) out-migration probabilities at the posterior mean schedule and out-levels.
+    out_level: (year, draw, R) multipliers: path d's out-rate in year t is
+        min(out_schedule * out_level[t, d, :, None, None], 1).
+    destination: (year, draw, R, R) shares, rows summing to 1, zero diagonal.
+    """
+
+    out_schedule: np.ndarray
+    out_level: np.ndarray
+    destination: np.ndarray
+
+
+def age_groups(ages: np.ndarray) -> np.ndarray:
+    """One-hot (X, G) of each age's group: 0-4, 5-9, ..., 65-69, 70+ (`GROUP_WIDTH`, `OPEN_GROUP`)."""
+    index = np.minimum(np.asarray(ages) // GROUP_WIDTH, OPEN_GROUP // GROUP_WIDTH)
+    return (index[:, None] == np.arange(index.max() + 1)).astype(float)
+
+
+def group_labels(ages: np.ndarray) -> list[str]:
+    """Labels of `age_groups`: "0-4", ..., "70+"."""
+    groups = age_groups(ages).shape[1]
+    return [f"{g * GROUP_WIDTH}-{g * GROUP_WIDTH + GROUP_WIDTH - 1}" for g in range(groups - 1)] + [
+        f"{(groups - 1) * GROUP_WIDTH}+"
+    ]
+
+
+def schedule_bases(ages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """B-spline bases (X, K) of the schedule and (X, K_d) of the sex difference over `ages`."""
+    top = int(ages[-1])
+    difference_knots = np.asarray([*(k for k in DIFFERENCE_KNOTS if k < top - 3), top], dtype=float)
+    return age_basis(ages, schedule_knots(top, SCHEDULE_KNOTS)), age_basis(ages, difference_knots)
+
+
+def out_moves(log_schedule: Array, log_out: Array, aged: Array) -> Array:
+    """O = o(s, x) exp(log_out) A: log_schedule (..., 2, X), log_out (..., T, R), aged (T, R, 2, X) ->
+    (..., T, R, 2, X) moves."""
+    level = jnp.exp(log_schedule[..., None, None, :, :] + log_out[..., None, None])
+    return level * aged
+
+
+def destination_matrix(log_attraction: Array, proximity_effect: Array | None) -> Array:
+    """D (..., T, R_from, R_to): softmax over destinations j != r of log_attraction (..., T, R) plus
+    proximity_effect (..., R, R) (sum_p kappa_p K_p) where given."""
+    regions = log_attraction.shape[-1]
+    logits = jnp.broadcast_to(log_attraction[..., None, :], (*log_attraction.shape, regions))
+    if proximity_effect is not None:
+        logits = logits + proximity_effect
+    logits = jnp.where(jnp.eye(regions, dtype=bool), -jnp.inf, logits)
+    return jax.nn.softmax(logits, axis=-1)
+
+
+def in_moves(out: Array, destination: Array) -> Array:
+    """I_j = sum_r O_r D_rj: out (..., T, R, 2, X), destination (..., T, R, R) -> (..., T, R, 2, X)."""
+    return jnp.einsum("...rsx,...rj->...jsx", out, destination)
+
+
+def zero_sum_basis(regions: int) -> np.ndarray:
+    """(R, R - 1) orthonormal columns, each summing to zero: x = basis @ y spans the vectors summing to
+    zero, and y ~ Normal(0, s) gives x the law of Normal(0, s) draws less their mean."""
+    return np.linalg.svd(np.ones((1, regions)))[2][1:].T
+
+
+def _ar1_process(
+    name: str, loc: Array, years: int, horizon: int, basis: np.ndarray | None, centred: bool
+) -> Array:
+    """An AR(1) `name` (years + horizon, R) = components (years + horizon, M) @ basis.T, or one process
+    (years + horizon,) where `basis` is None; each component an AR(1) around `loc` of the module
+    docstring with phi_`name` and s_`name` (stationary spread). The fitted years are sampled `centred`
+    (the AR(1) law itself: where the data pin the process down) or from shocks (non-centred, as `levels`
+    does: where the data leave it to the prior); forecast years always from shocks."""
+    phi = numpyro.sample(f"phi_{name}", dist.Uniform(0.0, 1.0))
+    spread = numpyro.sample(f"s_{name}", dist.HalfNormal(0.2))
+    scale = spread * jnp.sqrt(1.0 - phi**2)
+    size = 1 if basis is None else basis.shape[1]
+    if centred:
+        law = AR1(jnp.broadcast_to(loc, (size,)), phi, scale, years)
+        fitted = numpyro.sample(f"{name}_fitted", law.to_event(1)).T
+    else:
+        shocks = numpyro.sample(f"{name}_shocks", dist.Normal(0.0, 1.0).expand([years, size]).to_event(2))
+        start = loc + shocks[0] * spread
+        fitted = jnp.concatenate([start[None], ar1_recursion(start, loc, phi, scale, shocks[1:])])
+    if horizon:
+        later = numpyro.sample(f"{name}_later", dist.Normal(0.0, 1.0).expand([horizon, size]).to_event(2))
+        fitted = jnp.concatenate([fitted, ar1_recursion(fitted[-1], loc, phi, scale, later)])
+    return numpyro.deterministic(name, fitted[:, 0] if basis is None else fitted @ basis.T)
+
+
+def _pooled_levels(name: str, basis: np.ndarray) -> Array:
+    """Region levels `name` (R,) summing to zero, Normal(0, tau_`name`) less their mean (`zero_sum_basis`),
+    sampled non-centred (tau z)."""
+    tau = numpyro.sample(f"tau_{name}", dist.HalfNormal(0.5))
+    components = numpyro.sample(
+        f"{name}_components", dist.Normal(0.0, 1.0).expand([basis.shape[1]]).to_event(1)
+    )
+    return numpyro.deterministic(name, tau * basis @ components)
+
+
+def pair_basis(regions: int) -> np.ndarray:
+    """(R (R - 1) / 2, R (R - 1) / 2 - R) orthonormal columns over the pairs r < j (`np.triu_indices`)
+    orthogonal to every effect delta_r + delta_j: such an effect only moves each destination's logit by
+    delta_j (the attraction's) and each origin's by a constant (which the softmax drops), so pair effects
+    are kept out of it."""
+    upper = np.triu_indices(regions, 1)
+    incidence = np.zeros((upper[0].size, regions))
+    incidence[np.arange(upper[0].size), upper[0]] = 1.0
+    incidence[np.arange(upper[0].size), upper[1]] = 1.0
+    return np.linalg.svd(incidence)[0][:, regions:]
+
+
+def _pair_effects(proximity: Array) -> Array:
+    """Symmetric effects k (R, R) of the origin-destination pairs, zero diagonal, within `pair_basis`:
+    k = basis y, y ~ Normal(basis.T sum_p kappa_p K_p, tau_k), sampled centred (the origin-destination
+    counts pin down the pairs they cover; the others follow their features). proximity (P, R, R)
+    symmetric."""
+    kappa = numpyro.sample("kappa", dist.Normal(0.0, 1.0).expand([proximity.shape[0]]).to_event(1))
+    tau = numpyro.sample("tau_k", dist.HalfNormal(0.5))
+    regions = proximity.shape[-1]
+    upper, basis = np.triu_indices(regions, 1), pair_basis(regions)
+    mean = basis.T @ jnp.tensordot(kappa, proximity, 1)[upper]
+    pair = basis @ numpyro.sample("pair", dist.Normal(mean, tau).to_event(1))
+    effects = jnp.zeros((regions, regions)).at[upper].set(pair)
+    return numpyro.deterministic("pair_effect", effects + effects.T)
+
+
+class ScheduleDesign(NamedTuple):
+    """Fixed inputs of the schedule (`schedule_design`): basis (X, K) and difference (X, K_d)
+    (`schedule_bases`); beta = null @ whiten @ theta, theta sampled: null (K, K - 1) spans the shapes whose
+    mean over ages weighted by the stock at risk is zero (the level is the national level L), whiten
+    (K - 1, K - 1) a fixed linear map that roughly whitens beta's posterior; log_crude_rate the prior
+    centre of L's mean."""
+
+    basis: np.ndarray
+    difference: np.ndarray
+    null: np.ndarray
+    whiten: np.ndarray
+    log_crude_rate: float
+
+
+class GrossDesign(NamedTuple):
+    """Fixed inputs of the gross likelihood (`gross_design`): set_aged (S, R, 2X) the stocks at risk in
+    each distinct (year, sex-age cells) of the counts, zero elsewhere; set_year (S,); the flows (S, R, R)
+    of a set's origin-destination pairs enter the counts as entries: entry (E,) flat index into (S, R, R),
+    entry_count (E,) the count it adds to; relative (N,) 1 where a count carries the free factor c."""
+
+    set_aged: np.ndarray
+    set_year: np.ndarray
+    entry: np.ndarray
+    entry_count: np.ndarray
+    relative: np.ndarray
+
+
+def internal_model(
+    aged: Array,
+    schedule: ScheduleDesign,
+    log_share: Array,
+    proximity: Array | None,
+    gross: GrossDesign,
+    horizon: int,
+    international: Array,
+    net: Array | None = None,
+    gross_count: Array | None = None,
+) -> None:
+    """The NumPyro model of the module docstring. aged (T, R, 2, X); `ScheduleDesign`; log_share (R,);
+    proximity (P, R, R) or None; `GrossDesign`; `horizon` forecast years; international (T, R, 2) the
+    international net taken from the residual. net (T, R, 2) and gross_count (N,) observed, or None
+    (prior)."""
+    years, regions = aged.shape[:2]
+    zero_sum = zero_sum_basis(regions)
+    flat = dist.ImproperUniform(dist.constraints.real_vector, (), (schedule.whiten.shape[0],))
+    beta = numpyro.deterministic("beta", schedule.null @ (schedule.whiten @ numpyro.sample("theta", flat)))
+    sigma_beta = numpyro.sample("sigma_beta", dist.HalfNormal(0.5))
+    numpyro.factor("beta_smooth", dist.Normal(0.0, sigma_beta).log_prob(jnp.diff(beta, 2)).sum())
+    sigma_delta = numpyro.sample("sigma_delta", dist.HalfNormal(0.3))
+    size = schedule.difference.shape[1]
+    delta = numpyro.sample("delta", dist.Normal(0.0, sigma_delta).expand([size]).to_event(1))
+    half = 0.5 * schedule.difference @ delta
+    common = schedule.basis @ beta
+    log_schedule = numpyro.deterministic("log_schedule", jnp.stack([common + half, common - half]))
+
+    churn = _pooled_levels("c", zero_sum)
+    tau_d = numpyro.sample("tau_d", dist.HalfNormal(0.5))
+    contrast_components = numpyro.sample(
+        "d_components", dist.Normal(0.0, tau_d).expand([regions - 1]).to_event(1)
+    )
+    contrast = numpyro.deterministic("d", zero_sum @ contrast_components)
+    l_out = numpyro.deterministic("l", churn - 0.5 * contrast)
+    w = numpyro.deterministic("w", churn + 0.5 * contrast)
+    mu = numpyro.sample("mu", dist.Normal(schedule.log_crude_rate, 1.0))
+    national = _ar1_process("L", mu, years, horizon, None, centred=True)
+    n = numpyro.deterministic(
+        "n", _ar1_process("N", contrast_components, years, horizon, zero_sum, centred=True) - contrast
+    )
+    u = numpyro.deterministic("u", -0.5 * n)
+    v = numpyro.deterministic("v", 0.5 * n)
+    log_out = numpyro.deterministic("log_out", national[:, None] + l_out + u)
+    log_attraction = numpyro.deterministic("log_attraction", log_share + w + v)
+    effect = None
+    if proximity is not None:
+        effect = _pair_effects(proximity)
+    destination = destination_matrix(log_attraction[:years], effect)
+    out = out_moves(log_schedule, log_out[:years], aged).sum(-1, keepdims=True)
+    tau_b = numpyro.sample("tau_b", dist.HalfNormal(0.5))
+    bias = numpyro.sample("b", dist.Normal(0.0, tau_b).expand([regions]).to_event(1))
+    modelled_net = (in_moves(out, destination) - out)[..., 0] + bias[:, None] * international
+    sigma_net = numpyro.sample("sigma_net", dist.HalfNormal(1.0))
+    scale = sigma_net * jnp.sqrt(aged.sum(-1) + 1.0)
+    numpyro.sample("net", dist.StudentT(NET_DF, modelled_net, scale).to_event(3), obs=net)
+
+    from_set = jnp.exp(log_out[gross.set_year]) * (gross.set_aged @ jnp.exp(log_schedule).ravel())
+    flows = (from_set[:, :, None] * destination[gross.set_year]).ravel()
+    mean = jax.ops.segment_sum(flows[gross.entry], gross.entry_count, num_segments=gross.relative.shape[0])
+    if bool(np.any(np.asarray(gross.relative))):
+        mean = mean * jnp.exp(numpyro.sample("log_c", dist.Normal(0.0, 0.5)) * gross.relative)
+    cv = numpyro.sample("cv", dist.HalfNormal(0.3))
+    numpyro.sample("gross", dist.NegativeBinomial2(mean, 1.0 / cv**2).to_event(1), obs=gross_count)
+
+
+def gross_design(aged: np.ndarray, gross: GrossObservations) -> GrossDesign:
+    """The `GrossDesign` of counts `gross` on the stocks at risk `aged` (T, R, 2, X)."""
+    count = len(gross.moves)
+    keys = np.concatenate([gross.year[:, None], gross.cells.reshape(count, -1)], axis=1)
+    unique, index = np.unique(keys, axis=0, return_inverse=True)
+    set_year = unique[:, 0].astype(int)
+    cells = unique[:, 1:].reshape(-1, *aged.shape[2:])
+    set_aged = (aged[set_year] * cells[:, None]).reshape(len(set_year), aged.shape[1], -1)
+    entry_count, origin, destination = np.nonzero(gross.pairs)
+    regions = aged.shape[1]
+    entry = (index.ravel()[entry_count] * regions + origin) * regions + destination
+    return GrossDesign(set_aged, set_year, entry, entry_count, gross.relative.astype(float))
+
+
+SMOOTHNESS_SD, COUNT_CV = 1.0, 0.1
+"""Nominal scales of `schedule_design`'s whitening only (not of the model): the schedule's steps between
+coefficients and the gross counts' coefficient of variation."""
+
+
+def schedule_design(data: InternalData) -> ScheduleDesign:
+    """The `ScheduleDesign` of `data`. The whitening is the Cholesky factor of an approximate posterior
+    precision of the shape: its prior's (steps of sd `SMOOTHNESS_SD`) plus the gross counts' (each
+    count's information on the log of its mean, 1 / (1 / count + `COUNT_CV`^2), along the mean's gradient
+    in beta, the cells weighted by their stock at risk). It only reparametrises beta."""
+    basis, difference = schedule_bases(data.ages)
+    null = np.linalg.svd((data.aged.sum((0, 1, 2)) @ basis)[None])[2][1:].T  # shapes of weighted mean 0
+    weights = data.gross.cells * data.aged.sum(1)[data.gross.year]
+    gradient = (weights / weights.sum((1, 2), keepdims=True)).sum(1) @ basis @ null
+    information = 1.0 / (1.0 / np.maximum(data.gross.moves, 1.0) + COUNT_CV**2)
+    steps = np.diff(np.eye(basis.shape[1]), 2, axis=0) @ null
+    precision = (gradient.T * information) @ gradient + steps.T @ steps / SMOOTHNESS_SD**2
+    whiten = np.linalg.inv(np.linalg.cholesky(precision)).T
+    return ScheduleDesign(basis, difference, null, whiten, float(np.log(data.crude_rate)))
+
+
+def model_inputs(data: InternalData, horizon: int) -> dict:
+    """The keyword arguments of `internal_model` for `data` and `horizon` forecast years (call within
+    jax.enable_x64 for float64)."""
+    return {
+        "aged": jnp.asarray(data.aged),
+        "schedule": schedule_design(data),
+        "log_share": jnp.log(jnp.asarray(data.share)),
+        "proximity": None if data.proximity is None else jnp.asarray(data.proximity),
+        "gross": gross_design(data.aged, data.gross),
+        "horizon": horizon,
+        "international": jnp.asarray(data.international.sum(-1)),
+        "net": jnp.asarray(data.net.sum(-1)),
+        "gross_count": jnp.asarray(data.gross.moves),
+    }
+
+
+def fit_internal(data: InternalData, horizon: int, settings: FitSettings | None = None) -> az.InferenceData:
+    """Fit `internal_model` (NUTS, float64) to `data`; the posterior runs over the fitted years and
+    `horizon` forecast years (year coordinate), with log_schedule (sex, age), l and w (region), u, v,
+    log_out and log_attraction (year, region), kappa (feature) where `data` has a proximity. constant_data
+    holds aged (year: the fitted years, region, sex, age), share (region) and proximity (feature, region,
+    destination; one feature of zeros where none)."""
+    settings = settings or FitSettings(warmup=400, samples=400)
+    years = np.concatenate([data.years, data.years[-1] + np.arange(1, horizon + 1)])
+    regions, sexes = list(data.regions), list(SEXES)
+    by_year_region = ["year", "region"]
+    proximity = np.zeros((1, len(regions), len(regions))) if data.proximity is None else data.proximity
+    with jax.enable_x64(True):
+        return fit_model(
+            internal_model,
+            model_inputs(data, horizon),
+            settings,
+            coords={"year": years, "region": regions, "sex": sexes, "age": data.ages},
+            dims={
+                "log_schedule": ["sex", "age"],
+                "L": ["year"],
+                "kappa": ["feature"],
+                **{name: ["region"] for name in ("l", "w", "c", "d", "b")},
+                **{name: by_year_region for name in ("n", "N", "u", "v", "log_out", "log_attraction")},
+            },
+            constant_data={
+                "aged": xr.DataArray(
+                    data.aged,
+                    dims=("year", "region", "sex", "age"),
+                    coords={"year": data.years, "region": regions, "sex": sexes, "age": data.ages},
+                ),
+                "share": xr.DataArray(data.share, dims="region", coords={"region": regions}),
+                "proximity": xr.DataArray(
+                    proximity,
+                    dims=("feature", "region", "destination"),
+                    coords={"region": regions, "destination": regions},
+                ),
+            },
+            check=["mu", "log_schedule", "log_out", "log_attraction", "sigma_net", "cv"],
+            attrs={"component": "internal migration"},
+        )
+
+
+def _pair_effect(posterior: xr.Dataset | dict) -> Array | None:
+    """The pair effects k with leading sample axes and a year axis (..., 1, R, R), or None where the fit
+    has none."""
+    return None if "pair_effect" not in posterior else jnp.asarray(posterior["pair_effect"])[..., None, :, :]
+
+
+@jax.jit
+def _year_shocks(keys: Array, stream: Array, offsets: Array, like: Array) -> Array:
+    """Standard normal shocks (n, K, M) for each path key (n,) and year offset (K,), M = like.size: the
+    shock of path i in the year `offsets[k]` after the posterior depends on keys[i], `stream` and that
+    offset alone."""
+
+    def one(key: Array) -> Array:
+        streamed = jax.random.fold_in(key, stream)
+        return jax.vmap(lambda k: jax.random.normal(jax.random.fold_in(streamed, k), like.shape, like.dtype))(
+            offsets
+        )
+
+    return jax.vmap(one)(keys)
+
+
+def _continued(
+    values: np.ndarray,
+    loc: np.ndarray,
+    phi: np.ndarray,
+    spread: np.ndarray,
+    basis: np.ndarray,
+    shocks: tuple[Array, int],
+    available: np.ndarray,
+    years: np.ndarray,
+) -> np.ndarray:
+    """An AR(1) of `_ar1_process` for `years`, (n, Y, M): the path's posterior values (n, P, M) where the
+    posterior (years `available`) has them, after its last year its continuation around `loc` (n, M) with
+    phi and spread (n,) and shocks (n, K, M') @ basis.T (M, M') from `_year_shocks` with path keys and
+    stream `shocks`."""
+    beyond = int(max(years.max() - available[-1], 0))
+    if beyond:
+        keys, stream = shocks
+        offsets = jnp.arange(1, beyond + 1, dtype=jnp.uint32)
+        drawn = np.asarray(_year_shocks(keys, stream, offsets, jnp.zeros(basis.shape[1], values.dtype)))
+        scale = (spread * np.sqrt(1.0 - phi**2))[:, None]
+        later = ar1_recursion(
+            jnp.asarray(values[:, -1]),
+            jnp.asarray(loc),
+            jnp.asarray(phi[:, None]),
+            jnp.asarray(scale),
+            jnp.asarray(np.moveaxis(drawn @ basis.T, 1, 0)),
+        )
+        values = np.concatenate([values, np.moveaxis(np.asarray(later), 0, 1)], axis=1)
+    return values[:, years - available[0]]
+
+
+def internal_draws(idata: az.InferenceData, key: Array, paths: Paths, years: Sequence[int]) -> InternalDraws:
+    """Each path's internal migration for `years` (`InternalDraws`): its own posterior draw (key
+    fold_in(key, path), stream 0: `randomness.posterior_draws`); in years after the posterior's its own
+    AR(1) continuation of the national level L (stream 1) and the net contrasts N (stream 2) with shocks
+    keyed by the path, stream and year, so a path is the same in any chunk and for any `years` asked.
+    ValueError for years before the posterior's.
+
+    The schedule's shape is the posterior mean's (shared by the paths); out_schedule is it times each
+    region's posterior mean out-level exp(log_out) of the last fitted year, and out_level the path's
+    exp(log_out) relative to that, times the ratio of its schedule's national moves to the mean
+    schedule's (ages 0..69, the last fitted year's stock at risk): the paths keep the uncertainty of the
+    levels, not that of the schedule's shape.
+    """
+    posterior = idata["posterior"]
+    available = posterior["year"].values
+    wanted = np.asarray(years)
+    if wanted.min() < available[0]:
+        raise ValueError(f"the internal migration posterior starts in {available[0]}, not {wanted.min()}")
+    names = ["log_schedule", "l", "w", "d", "mu", "L", "N", "phi_L", "s_L", "phi_N", "s_N"]
+    keys = path_keys(key, paths)
+    draws = posterior_draws(idata, keys, names + (["pair_effect"] if "pair_effect" in posterior else []))
+    national = _continued(
+        draws["L"][..., None],
+        draws["mu"][:, None],
+        draws["phi_L"],
+        draws["s_L"],
+        np.ones((1, 1)),
+        (keys, 1),
+        available,
+        wanted,
+    )[..., 0]
+    contrast = (
+        _continued(
+            draws["N"],
+            draws["d"],
+            draws["phi_N"],
+            draws["s_N"],
+            zero_sum_basis(draws["d"].shape[1]),
+            (keys, 2),
+            available,
+            wanted,
+        )
+        - draws["d"][:, None, :]
+    )
+    log_out = national[..., None] + draws["l"][:, None, :] - 0.5 * contrast
+    constant = idata["constant_data"]
+    ages = constant["age"].values
+    kernel_ages = ages[ages <= min(MIGRATION_MAX_AGE or N_AGES, N_AGES - 1)]
+    last = constant["aged"]["year"].values[-1]
+    weight = constant["aged"].sel(year=last).sum("region").sel(age=kernel_ages).values
+    mean_schedule = (
+        xr.ufuncs.exp(posterior["log_schedule"].sel(age=kernel_ages)).mean(("chain", "draw")).values
+    )
+    reference = posterior["log_out"].sel(year=last).mean(("chain", "draw")).values
+    ratio = (np.exp(draws["log_schedule"][..., : kernel_ages.size]) * weight).sum((-2, -1))
+    ratio /= (mean_schedule * weight).sum()
+    out_schedule = np.zeros((reference.size, len(SEXES), N_AGES))
+    out_schedule[..., : kernel_ages.size] = mean_schedule * np.exp(reference)[:, None, None]
+    out_level = ratio[:, None, None] * np.exp(log_out - reference)
+    log_attraction = np.log(constant["share"].values) + draws["w"][:, None, :] + 0.5 * contrast
+    with jax.enable_x64(True):
+        destination = destination_matrix(jnp.asarray(log_attraction), _pair_effect(draws))
+    return InternalDraws(
+        out_schedule=out_schedule,
+        out_level=np.swapaxes(out_level, 0, 1),
+        destination=np.swapaxes(np.asarray(destination), 0, 1),
+    )
+
+
+def fitted_flows(idata: az.InferenceData, levels: Sequence[float] = LEVELS) -> xr.Dataset:
+    """Posterior quantiles (`levels`) of the gross flows in the fitted years: out_moves, in_moves and
+    net_moves (quantile, year, region), out_by_age and in_by_age (quantile, year, region, sex, age_group;
+    `age_groups`), moves in the year."""
+    posterior = idata["posterior"].stack(sample=("chain", "draw")).transpose("sample", ...)
+    aged = idata["constant_data"]["aged"]
+    fitted = aged["year"].values
+    ages = aged["age"].values
+    schedule = np.exp(posterior["log_schedule"].values)
+    level = np.exp(posterior["log_out"].sel(year=fitted).values)
+    onehot = age_groups(ages)
+    out = np.einsum("psx,trsxg->ptrsg", schedule, aged.values[..., None] * onehot, optimize=True)
+    out *= level[..., None, None]
+    with jax.enable_x64(True):
+        log_attraction = jnp.asarray(posterior["log_attraction"].sel(year=fitted).values)
+        destination = np.asarray(destination_matrix(log_attraction, _pair_effect(posterior)))
+    into = np.einsum("ptrsg,ptrj->ptjsg", out, destination, optimize=True)
+    coords = {
+        "quantile": list(levels),
+        "year": fitted,
+        "region": aged["region"].values,
+        "sex": list(SEXES),
+        "age_group": group_labels(ages),
+    }
+    by_age = ("quantile", "year", "region", "sex", "age_group")
+    totals = {"out_moves": out.sum((-2, -1)), "in_moves": into.sum((-2, -1))}
+    totals["net_moves"] = totals["in_moves"] - totals["out_moves"]
+
+    def quantiles(values: np.ndarray, dims: tuple[str, ...]) -> xr.DataArray:
+        return xr.DataArray(
+            np.quantile(values, list(levels), axis=0), dims=dims, coords={d: coords[d] for d in dims}
+        )
+
+    return xr.Dataset(
+        {
+            **{name: quantiles(values, by_age[:3]) for name, values in totals.items()},
+            "out_by_age": quantiles(out, by_age),
+            "in_by_age": quantiles(into, by_age),
+        },
+        attrs={"units": "moves in the year"},
+    )
+
+
+def _observations(rows: list[tuple[float, int, np.ndarray, np.ndarray, bool]]) -> GrossObservations:
+    """Rows (count, year index, pairs (R, R), cells (2, X), relative) -> `GrossObservations`."""
+    moves, year, pairs, cells, relative = zip(*rows, strict=True)
+    return GrossObservations(
+        np.asarray(moves, float), np.asarray(year), np.stack(pairs), np.stack(cells), np.asarray(relative)
+    )
+
+
+def national_rows(
+    counts: np.ndarray, year: int, cells: np.ndarray, regions: int, relative: bool = False
+) -> list[tuple[float, int, np.ndarray, np.ndarray, bool]]:
+    """Rows of `_observations` for national moves between regions: counts (G,) of the sex-age cells
+    `cells` (G, 2, X) in year index `year`, over every origin-destination pair."""
+    pairs = 1.0 - np.eye(regions)
+    return [(float(c), year, pairs, cell, relative) for c, cell in zip(counts, cells, strict=True)]
+
+
+def sex_group_cells(ages: np.ndarray) -> np.ndarray:
+    """Cells (2G, 2, X) of each sex and age group (`age_groups`), female groups first."""
+    onehot = age_groups(ages).T
+    cells = np.zeros((len(SEXES), onehot.shape[0], len(SEXES), ages.size))
+    for sex in range(len(SEXES)):
+        cells[sex, :, sex] = onehot
+    return cells.reshape(-1, len(SEXES), ages.size)
+
+
+def greenland_internal_data(
+    account: GreenlandAccount, national_years: Sequence[int] | None = None
+) -> InternalData:
+    """Greenland's regions, the registered flows hidden: net internal migration from the cohort residual
+    with national events allocated by population at risk (`internal.net_internal_migration`), and as the
+    only gross information the registered national out-moves by sex and age group of `national_years`
+    (default: the first event year). ValueError for years outside the account's event years."""
+    events = national_events(account.births, account.deaths, account.emigration, account.immigration)
+    allocated = allocate(account.regional_population, rates_at_risk(account.population, events))
+    net = net_internal_migration(account.regional_population, allocated)
+    dims = ("year", "region", "sex", "age")
+    aged = allocated["aged"].transpose(*dims)
+    years, ages = aged["year"].values, aged["age"].values
+    known = np.asarray([years[0]] if national_years is None else list(national_years))
+    if known.size == 0 or not np.isin(known, years).all():
+        raise ValueError(f"national_years {known.tolist()} must be some of the event years {years.tolist()}")
+    national = to_end_of_year(account.internal_out).sum("region").transpose("year", "sex", "age")
+    onehot = age_groups(ages)
+    cells = sex_group_cells(ages)
+    regions = aged.sizes["region"]
+    rows = [
+        row
+        for year in known
+        for row in national_rows(
+            (national.sel(year=year).values @ onehot).ravel(),
+            int(np.flatnonzero(years == year)[0]),
+            cells,
+            regions,
+        )
+    ]
+    totals = aged.sum(["sex", "age"])
+    return InternalData(
+        years=years,
+        regions=aged["region"].values,
+        ages=ages,
+        aged=aged.values,
+        net=net.transpose(*dims).values,
+        international=(allocated["immigration"] - allocated["emigration"]).transpose(*dims).values,
+        share=(totals / totals.sum("region")).mean("year").values,
+        proximity=None,
+        gross=_observations(rows),
+        crude_rate=float(national.sel(year=known).sum() / aged.sel(year=known).sum()),
+    )
+
+
+LANDSDEL_COUNTIES: dict[str, tuple[str, ...]] = {
+    "Oslo og Akershus": ("03", "32"),
+    "Hedmark og Oppland": ("34",),
+    "Sør-Østlandet": ("31", "33", "39", "40"),
+    "Agder og Rogaland": ("11", "42"),
+    "Vestlandet": ("15", "46"),
+    "Trøndelag": ("50",),
+    "Nord-Norge": ("18", "55", "56"),
+}
+"""SSB's seven landsdeler (the names of `read_landsdel_moves`) as 2024 counties: the proximity K of Norway's
+model (same landsdel) and the landsdel matrices' regions."""
+
+PARTIAL_FILE = "DERIVED_ssb_web_od_matrix_fylke_partial_to_counties01-10_2004-2011.csv"
+CHANGES_FILES = tuple(f"DERIVED_ssb_web_population_changes_by_county_{year}.csv" for year in (2008, 2011))
+AGE_FILE = "DERIVED_ssb_web_in_migration_by_county_and_age_2010.csv"
+TELEMARK_FILE = "telemark/Flytteamatrise fylker panda.csv"
+LOCATIONS_FILE = "DERIVED_csdata_locations_hierarchy_b2024.csv.gz"
+IMMIGRATION_FILE = "../migration/DERIVED_norway_eurostat_imm8_emi2_by_age_sex.csv.gz"
+COORDINATE_FILES = (
+    "telemark/tilflytting_til_telemarkskommuner.csv",
+    "telemark/fraflytting_fra_telemarkskommuner.csv",
+)
+"""Files of `county_gross_observations` and `county_proximity`, relative to the norway/regional folder."""
+
+
+def _pair(regions: int, origin: int, destination: int) -> np.ndarray:
+    """Pairs (R, R): 1 at (origin, destination)."""
+    pairs = np.zeros((regions, regions))
+    pairs[origin, destination] = 1.0
+    return pairs
+
+
+def _partial_rows(partial: xr.DataArray, regions: list[str], years: np.ndarray, cells: np.ndarray) -> list:
+    """Rows of `_observations` from the partial county matrix (year, origin, destination; old numbers)."""
+    mapped = partial.assign_coords(
+        {dim: [OLD_COUNTY_UNITS[c][1] for c in partial[dim].values] for dim in ("origin", "destination")}
+    )
+    summed = mapped.groupby("origin").sum(min_count=1).groupby("destination").sum(min_count=1)
+    whole = mapped.notnull().groupby("origin").all().groupby("destination").all()
+    rows = []
+    for year in np.intersect1d(summed["year"].values, years):
+        t = int(np.flatnonzero(years == year)[0])
+        for origin in summed["origin"].values:
+            for destination in summed["destination"].values:
+                cell = {"year": year, "origin": origin, "destination": destination}
+                if origin != destination and bool(whole.sel(cell)):
+                    pairs = _pair(len(regions), regions.index(origin), regions.index(destination))
+                    rows.append((float(summed.sel(cell)), t, pairs, cells, False))
+    return rows
+
+
+def _between(partial: xr.DataArray, year: int, old: list[str]) -> float | None:
+    """Moves between the old counties `old` (one 2024 county) in `year` from the partial matrix, or None
+    where it does not hold them all."""
+    if len(old) == 1:
+        return 0.0
+    if year not in partial["year"].values or not set(old) <= set(partial["destination"].values):
+        return None
+    moves = [float(partial.sel(year=year, origin=a, destination=b)) for a in old for b in old if a != b]
+    return None if np.isnan(moves).any() else float(np.sum(moves))
+
+
+def _component_rows(
+    domestic: xr.DataArray, partial: xr.DataArray, regions: list[str], years: np.ndarray, cells: np.ndarray
+) -> list:
+    """Rows of `_observations` from county gross components (year, flow, county; old numbers): each 2024
+    county's out-moves, and its in-moves where the partial matrix does not hold its in-flows."""
+    rows = []
+    off_diagonal = 1.0 - np.eye(len(regions))
+    for year in np.intersect1d(domestic["year"].values, years):
+        t = int(np.flatnonzero(years == year)[0])
+        for r, code in enumerate(regions):
+            old = [number for number, (_, new) in OLD_COUNTY_UNITS.items() if new == code]
+            between = _between(partial, int(year), old)
+            if between is None or not set(old) <= set(domestic["county"].values):
+                continue
+            into_partial = set(old) <= set(partial["destination"].values)
+            for flow in ("out",) if into_partial else ("out", "in"):
+                count = float(domestic.sel(year=year, flow=flow, county=old).sum()) - between
+                row = off_diagonal * (np.arange(len(regions)) == r)[:, None]
+                rows.append((count, t, row if flow == "out" else row.T, cells, False))
+    return rows
+
+
+def county_gross_observations(
+    regional_folder: str | Path, regions: np.ndarray, years: np.ndarray, ages: np.ndarray
+) -> GrossObservations:
+    """Norway's gross counts in the fitted `years` on the 2024 counties `regions`, ages `ages`:
+
+    * the partial county matrices (`read_county_moves`): moves from each old county into counties 01-10,
+      summed into 2024 origin-destination pairs; pairs inside one 2024 county drop out (Hedmark <->
+      Oppland, Aust- <-> Vest-Agder), and so do blank cells;
+    * the county gross components of 2008 and 2011 (`read_county_domestic_moves`): a 2024 county's moves
+      to (and, where the partial matrix does not hold them, from) the other counties, its old counties'
+      sum less the moves between them (from the partial matrix; Vestland, whose Hordaland <-> Sogn og
+      Fjordane moves are not there, is left out);
+    * Telemark's row and column of 2021 (`read_telemark_county_moves`, names matched to the hierarchy's);
+    * the national moves between old counties by age group in 2010 (`read_county_in_migration_by_age`,
+      the nation's in-moves less Eurostat's immigration by age at end of year), both sexes, relative: on
+      the old borders they count the moves between the old counties of one 2024 county too, and Eurostat's
+      immigration (69 214) is below the immigration in SSB's in-moves, so only their age pattern is used.
+
+    Every count is of all ages, both sexes, except the 2010 age groups. Years outside `years` drop out."""
+    folder = Path(regional_folder)
+    codes = [str(code) for code in regions]
+    every_cell = np.ones((len(SEXES), ages.size))
+    partial = read_county_moves(folder / PARTIAL_FILE)["moves"].drop_sel(origin="Utlandet")
+    partial = partial.assign_coords(
+        origin=[label[:2] for label in partial["origin"].values],
+        destination=[label[:2] for label in partial["destination"].values],
+    )
+    rows = _partial_rows(partial, codes, years, every_cell)
+    for name in CHANGES_FILES:
+        rows += _component_rows(read_county_domestic_moves(folder / name), partial, codes, years, every_cell)
+
+    code_of = county_codes_by_name(folder)
+    rows += _telemark_rows(
+        read_telemark_county_moves(folder / TELEMARK_FILE), code_of, codes, years, every_cell
+    )
+    by_age = read_county_in_migration_by_age(folder / AGE_FILE).sel(county=NATION, drop=True)
+    immigration = read_eurostat_flows(folder / IMMIGRATION_FILE).sel(flow="immigration", drop=True)
+    return _observations(rows + _age_rows(by_age, immigration.sum("sex"), len(codes), years, ages))
+
+
+def _telemark_rows(
+    moves: xr.DataArray, code_of: dict[str, str], regions: list[str], years: np.ndarray, cells: np.ndarray
+) -> list:
+    """Rows of `_observations` from Telemark's county moves (year, origin, destination; county names,
+    `code_of` name -> 2024 code)."""
+    unknown = sorted((set(moves["origin"].values) | set(moves["destination"].values)) - set(code_of))
+    if unknown:
+        raise DataError(moves.attrs.get("source", "Telemark moves"), "Fra/Til", f"unknown counties {unknown}")
+    rows = []
+    for year in np.intersect1d(moves["year"].values, years):
+        t = int(np.flatnonzero(years == year)[0])
+        for origin in moves["origin"].values:
+            for destination in moves["destination"].values:
+                count = float(moves.sel(year=year, origin=origin, destination=destination))
+                if not np.isnan(count):
+                    pairs = _pair(
+                        len(regions), regions.index(code_of[origin]), regions.index(code_of[destination])
+                    )
+                    rows.append((count, t, pairs, cells, False))
+    return rows
+
+
+def _age_rows(
+    by_age: xr.DataArray, immigration: xr.DataArray, regions: int, years: np.ndarray, ages: np.ndarray
+) -> list:
+    """Relative rows of `_observations`: national in-moves (year, age_group; coords first_age, last_age)
+    less immigration (year, age) in each age group, both sexes."""
+    rows = []
+    bounds = list(zip(by_age["first_age"].values, by_age["last_age"].values, strict=True))
+    masks = np.stack(
+        [np.broadcast_to((ages >= lo) & (ages <= hi), (len(SEXES), ages.size)) for lo, hi in bounds]
+    )
+    for year in np.intersect1d(by_age["year"].values, years):
+        t = int(np.flatnonzero(years == year)[0])
+        abroad = [float(immigration.sel(year=year, age=slice(lo, hi)).sum()) for lo, hi in bounds]
+        rows += national_rows(
+            by_age.sel(year=year).values - abroad, t, masks.astype(float), regions, relative=True
+        )
+    return rows
+
+
+def county_codes_by_name(regional_folder: str | Path) -> dict[str, str]:
+    """2024 county names ("Møre og Romsdal", "Troms": the hierarchy's names before a Sami "-" suffix) ->
+    codes ("15")."""
+    names = read_locations(Path(regional_folder) / LOCATIONS_FILE).drop_duplicates("county")
+    return {
+        name.split("-")[0]: code for code, name in zip(names["county"], names["county_name"], strict=True)
+    }
+
+
+EARTH_RADIUS_KM = 6371.0
+
+
+def county_proximity(regional_folder: str | Path, regions: np.ndarray) -> np.ndarray:
+    """Proximity features (2, R, R) of the counties `regions`, zero diagonal: 1 for the same landsdel
+    (`LANDSDEL_COUNTIES`), and the log of the great-circle distance between county centres over its median
+    over the pairs. A county's centre is the mean latitude and longitude of its municipalities in
+    `read_municipality_coordinates` (those that exchanged movers with Telemark in 2025: 285 of 357, each
+    county's main ones; unweighted, so a rough centre)."""
+    folder = Path(regional_folder)
+    places = read_municipality_coordinates([folder / name for name in COORDINATE_FILES])
+    code_of = county_codes_by_name(folder)
+    unknown = sorted(set(places["county"]) - set(code_of))
+    if unknown:
+        raise DataError(folder / COORDINATE_FILES[0], "fylke", f"unknown counties {unknown}")
+    centre = np.radians(
+        places.groupby(places["county"].map(code_of))[["lat", "lon"]].mean().loc[list(regions)].values
+    )
+    lat, lon = centre[:, 0], centre[:, 1]
+    half = (
+        np.sin((lat[:, None] - lat) / 2) ** 2
+        + np.cos(lat[:, None]) * np.cos(lat) * np.sin((lon[:, None] - lon) / 2) ** 2
+    )
+    distance = 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(half))
+    off = ~np.eye(len(regions), dtype=bool)
+    landsdel = {code: name for name, codes in LANDSDEL_COUNTIES.items() for code in codes}
+    same = np.asarray([[landsdel[a] == landsdel[b] for b in regions] for a in regions])
+    log_distance = np.log(np.where(off, distance, 1.0) / np.median(distance[off]))
+    return np.stack([same & off, np.where(off, log_distance, 0.0)]).astype(float)
+
+
+def registered_factors(obs: Observations, expected: xr.DataArray) -> xr.DataArray:
+    """Level factors (year, region) reproducing the registered totals `obs` (`levels.observed_factors`),
+    each region-year without a registered total at the region's mean factor over the years with one."""
+    calibrated = observed_factors(obs, expected, xr.ones_like(expected))
+    covered = np.zeros(expected.shape, bool)
+    for year, member in zip(obs.year, obs.member, strict=True):
+        covered[year] |= member > 0
+    mean = calibrated.where(covered).mean("year")
+    return observed_factors(obs, expected, xr.ones_like(expected) * mean)
+
+
+def county_internal_data(
+    inputs: CountyInputs, regional_folder: str | Path, international: xr.DataArray | None = None
+) -> InternalData:
+    """Norway's 15 counties over the event years of `inputs`: net internal migration from the county
+    account (`estimated_rates.regional_account` with the registered birth and death totals,
+    `registered_factors`) less `international` (year, region, sex, age; the counties' international net
+    migration; None: the national net allocated by population at risk), made to sum to zero over the
+    counties as `internal.net_internal_migration` does; gross counts of `county_gross_observations`;
+    proximity `county_proximity`; the schedule's centre from the 2010 national moves
+    between old counties per person at risk."""
+    births, deaths = (
+        registered_factors(getattr(inputs, k), inputs.expected[k]) for k in ("births", "deaths")
+    )
+    account = regional_account(inputs.population, inputs.rates, births, deaths)
+    dims = ("year", "region", "sex", "age")
+    if international is None:
+        international = account["international"]
+    elif set(international.dims) != set(dims) or not all(
+        np.isin(account[d].values, international[d].values).all() for d in dims
+    ):
+        raise ValueError(
+            f"international must have dims {dims} covering the account's; it has {dict(international.sizes)}"
+        )
+    zeros = xr.zeros_like(account["aged"])
+    allocated = xr.Dataset(
+        {
+            "aged": account["aged"],
+            "deaths": account["deaths"],
+            "emigration": zeros,
+            "immigration": international.sel({d: account[d] for d in dims}).transpose(*dims),
+        }
+    )
+    net = net_internal_migration(inputs.population, allocated).transpose(*dims)
+    aged = account["aged"].transpose(*dims)
+    years, regions, ages = aged["year"].values, aged["region"].values, aged["age"].values
+    gross = county_gross_observations(regional_folder, regions, years, ages)
+    national = gross.relative & (gross.pairs.sum((1, 2)) == len(regions) * (len(regions) - 1))
+    at_risk = aged.values[gross.year[national][0]].sum()
+    totals = aged.sum(["sex", "age"])
+    return InternalData(
+        years=years,
+        regions=regions,
+        ages=ages,
+        aged=aged.values,
+        net=net.values,
+        international=allocated["immigration"].values,
+        share=(totals / totals.sum("region")).mean("year").values,
+        proximity=county_proximity(regional_folder, regions),
+        gross=gross,
+        crude_rate=float(gross.moves[national].sum() / at_risk),
+    )

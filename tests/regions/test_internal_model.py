@@ -1,0 +1,257 @@
+"""Internal migration as a Bayesian model (`regions.internal_model`): the flow formulas against NumPy,
+recovery of simulated parameters and flows, Greenland's registered flows recovered with them hidden, and
+each path's draws."""
+
+import warnings
+
+import jax
+import numpy as np
+import pytest
+
+from stochpop.components.fitting import FitWarning
+from stochpop.components.randomness import path_keys, posterior_draws
+from stochpop.components.settings import FitSettings
+from stochpop.conventions import MIGRATION_MAX_AGE
+from stochpop.data.greenland import load_greenland
+from stochpop.regions.accounts import to_end_of_year
+from stochpop.regions.internal_model import (
+    GrossObservations,
+    InternalData,
+    age_groups,
+    destination_matrix,
+    fit_internal,
+    fitted_flows,
+    greenland_internal_data,
+    in_moves,
+    internal_draws,
+    national_rows,
+    out_moves,
+    sex_group_cells,
+    zero_sum_basis,
+)
+
+SMALL_FIT = FitSettings(warmup=300, samples=300)
+
+
+def _reference_flows(
+    log_schedule: np.ndarray,
+    log_out: np.ndarray,
+    aged: np.ndarray,
+    log_attraction: np.ndarray,
+    pairs: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Out-moves, destination shares and in-moves written out with loops (the module docstring)."""
+    years, regions = log_out.shape
+    out = np.zeros_like(aged)
+    share = np.zeros((years, regions, regions))
+    for t in range(years):
+        for r in range(regions):
+            out[t, r] = np.exp(log_schedule + log_out[t, r]) * aged[t, r]
+            weights = [0.0 if j == r else np.exp(log_attraction[t, j] + pairs[r, j]) for j in range(regions)]
+            share[t, r] = np.asarray(weights) / np.sum(weights)
+    into = np.zeros_like(aged)
+    for t in range(years):
+        for j in range(regions):
+            for r in range(regions):
+                into[t, j] += out[t, r] * share[t, r, j]
+    return out, share, into
+
+
+def test_flow_formulas_match_a_numpy_reference() -> None:
+    rng = np.random.default_rng(3)
+    years, regions, ages = 4, 5, 30
+    log_schedule = rng.normal(-3.0, 0.5, (2, ages))
+    log_out = rng.normal(0.0, 0.3, (years, regions))
+    aged = rng.uniform(10.0, 500.0, (years, regions, 2, ages))
+    log_attraction = rng.normal(0.0, 0.5, (years, regions))
+    pairs = rng.normal(0.0, 0.5, (regions, regions))
+    pairs = pairs + pairs.T
+    with jax.enable_x64(True):
+        out = np.asarray(out_moves(log_schedule, log_out, aged))
+        share = np.asarray(destination_matrix(log_attraction, pairs))
+        into = np.asarray(in_moves(out, share))
+    reference = _reference_flows(log_schedule, log_out, aged, log_attraction, pairs)
+    for computed, expected in zip((out, share, into), reference, strict=True):
+        np.testing.assert_allclose(computed, expected, rtol=1e-12)
+    np.testing.assert_allclose(share.sum(-1), 1.0, rtol=1e-12)
+    assert np.all(np.diagonal(share, axis1=-2, axis2=-1) == 0.0)
+    np.testing.assert_allclose((into - out).sum(1), 0.0, atol=1e-9)
+
+
+def _simulated(seed: int = 7) -> tuple[InternalData, dict[str, np.ndarray], np.ndarray]:
+    """Five regions over ten years, ages 0..59, drawn from the model with known parameters: a two-peak
+    schedule, churn and contrast levels, a national AR(1) level, AR(1) contrasts, an allocation error b of
+    the international net; net residual with Student-t(5) errors; gross counts, negative binomial with cv
+    0.05, as Norway has them: the national out-moves by sex and age group in every year, each region's
+    out-moves in two years and its in-moves in one. Returns the data, the truth in the model's terms (L
+    with the schedule's shape of weighted mean zero; b less its mean weighted by the stock, which the
+    residual's sum to zero takes away) and the true gross out- and in-moves (2, T, R)."""
+    rng = np.random.default_rng(seed)
+    years, regions, ages = 10, 5, np.arange(60)
+    aged = (
+        rng.uniform(0.5, 1.5, (1, regions, 1, 1)) * 4000.0 * np.exp(-ages / 60.0) * np.ones((years, 1, 2, 1))
+    )
+    shape = np.log(0.02 + 0.12 * np.exp(-(((ages - 22.0) / 6.0) ** 2)) + 0.03 * np.exp(-ages / 4.0))
+    weight = aged.sum((0, 1, 2))
+    offset = np.sum(weight * shape) / weight.sum()
+    log_schedule = np.stack([shape + 0.05, shape - 0.05])
+    basis = zero_sum_basis(regions)
+    churn, contrast = basis @ rng.normal(0.0, 0.3, regions - 1), basis @ rng.normal(0.0, 0.3, regions - 1)
+    national = np.zeros(years)
+    deviation = np.zeros((years, regions))
+    for t in range(years):
+        previous = national[t - 1] if t else 0.0
+        national[t] = 0.7 * previous + 0.05 * rng.normal()
+        before = deviation[t - 1] if t else np.zeros(regions)
+        deviation[t] = 0.6 * before + basis @ rng.normal(0.0, 0.08, regions - 1)
+    level, attraction = churn - contrast / 2, churn + contrast / 2
+    log_out = national[:, None] + level - deviation / 2
+    totals = aged.sum((2, 3))
+    share = (totals / totals.sum(1, keepdims=True)).mean(0)
+    log_attraction = np.log(share) + attraction + deviation / 2
+    with jax.enable_x64(True):
+        out = np.asarray(out_moves(log_schedule, log_out, aged))
+        into = np.asarray(in_moves(out, destination_matrix(log_attraction, None)))
+    international = rng.normal(0.0, 1.0, (years, 1, 2, 1)) * aged * 0.005
+    bias = rng.normal(0.0, 0.3, regions)
+    scale = 0.3 * np.sqrt(aged.sum(-1))
+    net = into - out + bias[:, None, None] * international
+    net[..., 0] += scale * rng.standard_t(5.0, scale.shape)
+    net -= net.sum(1, keepdims=True) * aged / aged.sum(1, keepdims=True)
+
+    def drawn(expected: np.ndarray) -> np.ndarray:
+        return rng.negative_binomial(1 / 0.05**2, 1 / (1 + expected * 0.05**2)).astype(float)
+
+    rows = []
+    for t in range(years):
+        rows += national_rows(
+            drawn((out[t].sum(0) @ age_groups(ages)).ravel()), t, sex_group_cells(ages), regions
+        )
+    every_cell, off_diagonal = np.ones((2, ages.size)), 1.0 - np.eye(regions)
+    for t, flow in ((2, "out"), (6, "out"), (4, "in")):
+        moves = drawn(out[t].sum((1, 2)) if flow == "out" else into[t].sum((1, 2)))
+        for r in range(regions):
+            pairs = off_diagonal * (np.arange(regions) == r)[:, None]
+            rows.append((moves[r], t, pairs if flow == "out" else pairs.T, every_cell, False))
+    moves, year, pairs, cells, relative = zip(*rows, strict=True)
+    gross = GrossObservations(
+        np.asarray(moves, float), np.asarray(year), np.stack(pairs), np.stack(cells), np.asarray(relative)
+    )
+    data = InternalData(
+        years=np.arange(2001, 2001 + years),
+        regions=np.asarray([f"r{i}" for i in range(regions)]),
+        ages=ages,
+        aged=aged,
+        net=net,
+        international=international,
+        share=share,
+        proximity=None,
+        gross=gross,
+        crude_rate=float(gross.moves[: 2 * years * 12].sum() / aged.sum()),
+    )
+    stock = aged.sum((0, 2, 3))
+    truth = {
+        "l": level,
+        "w": attraction,
+        "L": national + offset,
+        "b": bias - np.sum(bias * stock) / stock.sum(),
+    }
+    return data, truth, np.stack([out.sum((2, 3)), into.sum((2, 3))])
+
+
+@pytest.fixture(scope="module")
+def simulated():
+    data, truth, flows = _simulated()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)
+        idata = fit_internal(data, horizon=2, settings=SMALL_FIT)
+    return data, truth, flows, idata
+
+
+def test_recovery_of_simulated_parameters_and_flows(simulated) -> None:
+    """The true out-levels l, attractions w, national levels L and allocation errors b inside their 95%
+    intervals (measured: 24 of 25), the gross out- and in-moves by region and year within 6% of the truth
+    at the posterior median (measured: at most 2.4%, mean 0.8%) and inside their 95% intervals (measured:
+    all)."""
+    data, truth, flows, idata = simulated
+    posterior = idata["posterior"].sel(year=data.years)
+    inside = []
+    for name, value in truth.items():
+        low, high = posterior[name].quantile([0.025, 0.975], ("chain", "draw")).values
+        inside.append((low <= value) & (value <= high))
+    assert np.mean(np.concatenate(inside)) >= 0.85
+    fitted = fitted_flows(idata)
+    for index, name in enumerate(("out_moves", "in_moves")):
+        median = fitted[name].sel(quantile=0.5).values
+        assert np.max(np.abs(median / flows[index] - 1)) < 0.06
+        low, high = fitted[name].sel(quantile=0.025).values, fitted[name].sel(quantile=0.975).values
+        assert np.mean((low <= flows[index]) & (flows[index] <= high)) >= 0.9
+
+
+def test_internal_draws_are_each_paths_own(simulated) -> None:
+    """Shapes, destination rows summing to 1 with zero diagonal, a path's draw independent of its chunk
+    (paths 0..9 and 5..14 share 5..9, in the posterior's years and after), and the out-rates reproducing the
+    path's posterior draw: out_schedule * out_level gives the draw's national out-moves of each region at
+    ages 0..69 (the schedule's shape is the mean's), the destinations its softmax."""
+    data, _, _, idata = simulated
+    key = jax.random.PRNGKey(11)
+    years = np.arange(2009, 2016)  # posterior to 2012, then its AR(1) continued
+    first, second = (
+        internal_draws(idata, key, np.arange(10), years),
+        internal_draws(idata, key, np.arange(5, 15), years),
+    )
+    regions = data.regions.size
+    assert first.out_schedule.shape == (regions, 2, 120)
+    assert first.out_level.shape == (years.size, 10, regions)
+    assert first.destination.shape == (years.size, 10, regions, regions)
+    np.testing.assert_allclose(first.destination.sum(-1), 1.0, rtol=1e-12)
+    assert np.all(np.diagonal(first.destination, axis1=-2, axis2=-1) == 0.0)
+    assert np.all(first.out_schedule[..., MIGRATION_MAX_AGE + 1 :] == 0.0)
+    np.testing.assert_array_equal(first.out_level[:, 5:], second.out_level[:, :5])
+    np.testing.assert_array_equal(first.destination[:, 5:], second.destination[:, :5])
+    longer = internal_draws(idata, key, np.arange(10), np.arange(2009, 2020))
+    np.testing.assert_array_equal(longer.out_level[: years.size], first.out_level)
+    assert np.all(np.isfinite(longer.out_level)) and np.all(longer.out_level > 0)
+
+    drawn = posterior_draws(
+        idata, path_keys(key, np.arange(10)), ["log_schedule", "log_out", "log_attraction"]
+    )
+    within = np.isin(years, idata["posterior"]["year"].values)
+    weight = data.aged[-1].sum(0)[:, : MIGRATION_MAX_AGE + 1]
+    index = years[within] - idata["posterior"]["year"].values[0]
+    log_out = drawn["log_out"][:, index]  # (draw, year, region)
+    own = np.exp(drawn["log_schedule"][:, None, None, :, : MIGRATION_MAX_AGE + 1] + log_out[..., None, None])
+    rates = first.out_schedule[None, :, :, : MIGRATION_MAX_AGE + 1] * first.out_level[within][..., None, None]
+    np.testing.assert_allclose(
+        (rates * weight).sum((-2, -1)), np.swapaxes((own * weight).sum((-2, -1)), 0, 1), rtol=1e-10
+    )
+    logits = drawn["log_attraction"][:, index][..., None, :] + np.where(np.eye(regions) > 0, -np.inf, 0.0)
+    softmax = np.exp(logits - logits.max(-1, keepdims=True))
+    np.testing.assert_allclose(
+        first.destination[within], np.swapaxes(softmax / softmax.sum(-1, keepdims=True), 0, 1), rtol=1e-10
+    )
+    with pytest.raises(ValueError, match="starts in 2001"):
+        internal_draws(idata, key, 3, [2000])
+
+
+def test_greenland_registered_flows_recovered_with_them_hidden(shared_data) -> None:
+    """Greenland 2011-2020, the regional flows hidden (net from populations with allocated national
+    events; gross information only the national out-moves by sex and age group): the posterior median's
+    gross out- and in-moves by region and year against the registered ones, mean absolute error by
+    region (measured: out 3-23%, overall 9.7%; in 5-24%, overall 10.0%; Qeqertalik's both 23% low, the
+    model has no region-specific age profiles and Qeqertalik sends more at every age), and coverage of
+    the registered region-year totals (measured: 80% intervals 0.78 / 0.74, 95% intervals 0.80 / 0.84:
+    under-covered, the misfit of Qeqertalik and Sermersooq is systematic). Bounds: overall 14%, every
+    region 32%, coverage of the 95% intervals at least 0.65."""
+    account = load_greenland(shared_data / "greenland")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)
+        idata = fit_internal(greenland_internal_data(account), horizon=1, settings=SMALL_FIT)
+    fitted = fitted_flows(idata)
+    for name, registered in (("out_moves", account.internal_out), ("in_moves", account.internal_in)):
+        truth = to_end_of_year(registered).sum(["sex", "age"]).transpose("year", "region")
+        error = abs(fitted[name].sel(quantile=0.5) / truth - 1)
+        assert float(error.mean()) < 0.14
+        assert float(error.mean("year").max()) < 0.32
+        low, high = fitted[name].sel(quantile=0.025), fitted[name].sel(quantile=0.975)
+        assert float(((low <= truth) & (truth <= high)).mean()) >= 0.65
