@@ -11,9 +11,9 @@ PROVENANCE-1 section 3, PROVENANCE-2 sections 1-3), tidy CSV files with a header
 | `read_county_moves` | ssb_web_od_matrix_fylke_partial_*.csv | moves into counties 01-10 |
 | `read_telemark_changes` | evensrii_Telemark_befolkningsendringer_*.csv | components (year, municipality) |
 | `read_county_domestic_moves` | ssb_web_population_changes_by_county_*.csv | moves between counties |
-| `read_county_in_migration_by_age` | ssb_web_in_migration_by_county_and_age_2010.csv | in-moves by age group |
-| `read_telemark_county_moves` | telemark/Flytteamatrise fylker panda.csv (not DERIVED) | Telemark's county moves |
-| `read_municipality_coordinates` | telemark/*flytting_*_telemarkskommuner.csv (not DERIVED) | latitude, longitude |
+| `read_county_in_migration_by_age` | ssb_web_in_migration_by_county_and_age_2010.csv | in-moves by age |
+| `read_telemark_county_moves` | telemark/Flytteamatrise fylker panda.csv (not DERIVED) | Telemark's moves |
+| `read_municipality_coordinates` | telemark/*flytting_*_telemarkskommuner.csv (not DERIVED) | coordinates |
 
 Regions. Populations are on 2024 borders (15 counties, 357 municipalities, 2005-2024; the nation from
 1986); a region is the code after "county_nor" or "municip_nor" ("03", "0301"), the nation "NO". Ages
