@@ -12,6 +12,16 @@ compares growth 2018-2040 in per cent (SSB: its 2040 over its registered 2018; o
 its 2018 stock) and SSB's 2040 moved to 2024 borders in proportion to the 2018 border difference.
 Also printed: the held-rates baseline (every regional part held at 2017: intervals from the national paths
 only) and whether SSB's figures lie inside our 80% intervals.
+
+Measured (1000 paths, 54 s with the back-test's fits): Norway 2040 median 6.08 million, 80% 5.60-6.58,
+SSB 6.06. SSB's 2040 lies inside our 80% interval in all 15 counties (as published and moved to 2024
+borders), and so does its growth; the intervals are wide (80% about +-8% of the median in 2040 for
+Norway, +-10 to 16% by county). Where the medians part: Rogaland 523 000 against SSB's 537 000 (growth
+10% against 13%), Vestland 697 000 against 712 000, Troms 186 000 against 177 000, Trøndelag 531 000
+against 520 000 (524 000 on 2024 borders). The 2018 border difference is zero for Oslo, Rogaland,
+Telemark, Agder and Finnmark (Table 2.2's registered figures equal ours to the person), +48 400 for
+Akershus, -25 200 Buskerud, -15 800 Innlandet. The held baseline keeps 2017's low migration into
+Rogaland (median growth 4%).
 """
 
 import argparse

@@ -36,7 +36,19 @@ a rerun skips it):
     tables/scores.csv                      `scores_table`; tables/summary.csv `summary_table`
     figures/coverage.png                   coverage by horizon and by county, stochpop beside held
 
-Measured on Norway (experiments/county_backtest.py): see that script's docstring.
+Measured on Norway (experiments/county_backtest.py: jump-offs 2012-2018 every other year, 500 paths,
+NUTS 2 x 500 + 500; 15 counties x 3 targets x 6 horizons x 4 jump-offs = 1 080 cases, horizons 1-6 =
+1 January 2013-2024): coverage of the 50/80/95% intervals pooled over every case 0.37 / 0.63 / 0.80,
+the held baseline's 0.22 / 0.45 / 0.68; county totals alone 0.43 / 0.74 / 0.95 (held 0.20 / 0.44 /
+0.78), 0-19 0.34 / 0.60 / 0.76, 65+ 0.34 / 0.55 / 0.69. Flat over horizons (80%: 0.60-0.67 at h = 1..6).
+Relative 80% interval score 0.89 and CRPS 0.93 times the baseline's; MAPE of the median 1.29% (held
+1.34%), 2.34% at h = 6. Misses concentrate in Oslo (80% coverage 0.13: over-projected by 1-5% at h = 6)
+and Akershus (0.29: under-projected by 2-3% at every jump-off: more of Oslo's growth went to Akershus
+than the fitted internal moves carry), and in the national over-projection of the 2012-2016 jump-offs
+(the county totals' median mean error +1.2% at h = 6). Fits: the national net-migration fit keeps max
+R-hat 1.16-1.32 after its restart at every jump-off; the regional ones 1.01-1.03, internal migration 1.10
+at 2018. Each jump-off 400-500 s on a shared 2-core machine (national fits 90-130 s, regional 270-360 s of
+which internal migration 220-260 s, projecting both methods 20-35 s).
 """
 
 import json
@@ -54,7 +66,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from stochpop.backtest.report import BASELINE_COLOUR, TITLES, case_table, coverage_table
+from stochpop.backtest.report import TITLES, case_table, coverage_table
 from stochpop.backtest.run import SPEC_FILE, _results_key, jump_off_damage, jump_off_directory, jump_off_spec
 from stochpop.backtest.scores import sample_scores
 from stochpop.data.container import CountryData
@@ -376,6 +388,11 @@ def county_coverage_table(cases: Mapping[str, xr.Dataset], names: Mapping[str, s
     return table[["region", "region_name", *[c for c in table.columns if c not in ("region", "region_name")]]]
 
 
+def _colour(method: str, rank: int) -> tuple[float, ...]:
+    """The colour of a method's `rank`-th level (widest darkest): blues for stochpop, reds for held."""
+    return (plt.cm.Blues if method == MODEL else plt.cm.Reds)(0.45 + 0.25 * rank)
+
+
 def _coverage_figure(pooled: pd.DataFrame, by_county: pd.DataFrame, names: Mapping[str, str]) -> plt.Figure:
     """Top: coverage by horizon per target and for all targets, stochpop (its bands shaded) beside held;
     bottom: each county's coverage over every horizon and target."""
@@ -384,63 +401,53 @@ def _coverage_figure(pooled: pd.DataFrame, by_county: pd.DataFrame, names: Mappi
     grid = fig.add_gridspec(2, len(targets))
     single = pooled[pooled["first_horizon"] == pooled["last_horizon"]]
     levels = sorted(set(pooled["level"]))
-    colours = {level: plt.cm.Blues(0.45 + 0.25 * i) for i, level in enumerate(levels)}
+    styles = {MODEL: ("o-", 0.15), HELD: ("s--", -0.15)}  # marker and line; offset in the county panel
     for column, target in enumerate(targets):
         ax = fig.add_subplot(grid[0, column])
         rows = single[single["target"] == target]
-        for level in levels:
+        for rank, level in enumerate(levels):
             ours = rows[(rows["method"] == MODEL) & (rows["level"] == level)]
-            held = rows[(rows["method"] == HELD) & (rows["level"] == level)]
+            colour = _colour(MODEL, rank)
             horizon = ours["last_horizon"]
-            ax.fill_between(
-                horizon, ours["band_low"], ours["band_high"], color=colours[level], alpha=0.2, lw=0
-            )
-            ax.plot(horizon, ours["coverage"], "o-", ms=3, color=colours[level], label=f"{MODEL} {level:.0%}")
-            ax.plot(
-                held["last_horizon"],
-                held["coverage"],
-                "s--",
-                ms=3,
-                color=BASELINE_COLOUR,
-                alpha=0.4 + 0.6 * level,
-                label=f"{HELD} {level:.0%}",
-            )
-            ax.axhline(level, color=colours[level], lw=0.8, ls=":")
+            ax.fill_between(horizon, ours["band_low"], ours["band_high"], color=colour, alpha=0.2, lw=0)
+            for method, (style, _) in styles.items():
+                drawn = rows[(rows["method"] == method) & (rows["level"] == level)]
+                ax.plot(
+                    drawn["last_horizon"],
+                    drawn["coverage"],
+                    style,
+                    ms=3,
+                    color=_colour(method, rank),
+                    label=f"{method} {level:.0%}",
+                )
+            ax.axhline(level, color=colour, lw=0.8, ls=":")
         ax.set_title(TITLES.get(target, target), fontsize=10)
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel("horizon (years after the jump-off)")
         ax.grid(alpha=0.3, lw=0.5)
-    fig.axes[0].legend(frameon=False, fontsize=7, loc="lower left")
+    fig.axes[0].legend(frameon=False, fontsize=7, loc="lower left", ncol=2)
     ax = fig.add_subplot(grid[1, :])
-    pooled_over = by_county[
+    over = by_county[
         (by_county["target"] == "all") & (by_county["first_horizon"] != by_county["last_horizon"])
     ]
     codes = list(names)
     x = np.arange(len(codes))
-    for offset, (method, marker, colour) in enumerate(((MODEL, "o", None), (HELD, "s", BASELINE_COLOUR))):
-        for level in levels:
-            rows = pooled_over[(pooled_over["method"] == method) & (pooled_over["level"] == level)]
-            rows = rows.set_index("region").reindex(codes)
-            ax.plot(
-                x + 0.15 * (2 * offset - 1),
-                rows["coverage"],
-                marker,
-                ms=5,
-                ls="none",
-                color=colour or colours[level],
-                label=f"{method} {level:.0%}",
+    for method, (style, offset) in styles.items():
+        for rank, level in enumerate(levels):
+            rows = (
+                over[(over["method"] == method) & (over["level"] == level)].set_index("region").reindex(codes)
             )
-    for level in levels:
-        ax.axhline(level, color=colours[level], lw=0.8, ls=":")
+            ax.plot(x + offset, rows["coverage"], style[0], ms=5, color=_colour(method, rank))
+    for rank, level in enumerate(levels):
+        ax.axhline(level, color=_colour(MODEL, rank), lw=0.8, ls=":")
     ax.set_xticks(x, [names[c].split("-")[0] for c in codes], rotation=30, ha="right", fontsize=8)
     ax.set_ylim(-0.02, 1.02)
-    ax.set_title("By county: every horizon and target", fontsize=10)
+    ax.set_title("By county, every horizon and target: stochpop (circles) beside held (squares)", fontsize=10)
     ax.grid(alpha=0.3, lw=0.5)
-    ax.legend(frameon=False, fontsize=7, ncol=2 * len(levels), loc="lower left")
     fig.supylabel("share of registered values inside the interval")
     fig.suptitle(
-        "County coverage: stochpop (blue; shaded: 90% binomial band, far too narrow as counties and horizons "
-        "miss together) beside the held-rates baseline (red), nominal (dotted)"
+        "County coverage: stochpop (blues; shaded: 90% binomial band, far too narrow as counties and "
+        "horizons miss together) beside the held-rates baseline (reds), nominal (dotted)"
     )
     return fig
 
