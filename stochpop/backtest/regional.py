@@ -53,7 +53,6 @@ which internal migration 220-260 s, projecting both methods 20-35 s).
 
 import json
 import multiprocessing
-import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -67,7 +66,7 @@ import pandas as pd
 import xarray as xr
 
 from stochpop.backtest.report import TITLES, case_table, coverage_table
-from stochpop.backtest.run import SPEC_FILE, _results_key, jump_off_damage, jump_off_directory, jump_off_spec
+from stochpop.backtest.run import jump_off_damage, jump_off_directory, jump_off_spec, record_spec
 from stochpop.backtest.scores import sample_scores
 from stochpop.data.container import CountryData
 from stochpop.outputs.charts import save
@@ -79,7 +78,7 @@ from stochpop.run.directory import RunDirectory, write_atomically
 from stochpop.run.fitting import fit_and_save
 from stochpop.run.inputs import build_components
 from stochpop.run.regions import fit_regions, fitted_years, parts, regional_model
-from stochpop.run.spec import Spec, SpecError, spec_to_dict
+from stochpop.run.spec import Spec, SpecError
 
 Log = Callable[[str], None]
 COUNTY_TARGETS = ("total_population", "age_0_19", "age_65_plus")
@@ -252,16 +251,9 @@ def check_jump_offs(spec: Spec, last_year: int) -> None:
 
 def pending_jump_offs(spec: Spec, out: Path, log: Log = print) -> list[int]:
     """The jump-offs of `spec.backtest` still to compute in `out`: not done, or damaged
-    (`run.jump_off_damage`). Records the spec in out/spec.json; results of another spec
-    (`run._results_key`) are removed first."""
-    out.mkdir(parents=True, exist_ok=True)
-    written = spec_to_dict(spec)
-    spec_path = out / SPEC_FILE
-    if spec_path.is_file() and (out / "jump_offs").exists():
-        if _results_key(json.loads(spec_path.read_text())) != _results_key(written):
-            shutil.rmtree(out / "jump_offs")
-            log(f"removed {out / 'jump_offs'}: computed with a different spec")
-    write_atomically(spec_path, json.dumps(written, indent=2))
+    (`run.jump_off_damage`). Records the spec in out/spec.json, removing the results of another spec
+    first (`run.record_spec`)."""
+    record_spec(spec, out, log)
     todo = []
     for t in spec.backtest.jump_off_years:
         problem = jump_off_damage(jump_off_directory(out, t))

@@ -119,10 +119,9 @@ def jump_off_damage(directory: Path) -> str | None:
     return "; ".join(f"{name} {problem}" for name, problem in problems.items()) or None
 
 
-def run_backtest(spec: Spec, data: CountryData, out: Path, log: Callable[[str], None] = print) -> list[int]:
-    """Back-test every jump-off of `spec.backtest` into `out`, skipping those already done with the same
-    spec; returns the jump-offs computed now."""
-    out = Path(out)
+def record_spec(spec: Spec, out: Path, log: Callable[[str], None] = print) -> None:
+    """Record `spec` in out/spec.json (creating `out`), first removing the jump-offs computed with a spec
+    whose results differ (`_results_key`), so that a rerun resumes only what the same spec computed."""
     out.mkdir(parents=True, exist_ok=True)
     written = spec_to_dict(spec)
     spec_path = out / SPEC_FILE
@@ -131,6 +130,13 @@ def run_backtest(spec: Spec, data: CountryData, out: Path, log: Callable[[str], 
             shutil.rmtree(out / "jump_offs")
             log(f"removed {out / 'jump_offs'}: computed with a different spec")
     write_atomically(spec_path, json.dumps(written, indent=2))
+
+
+def run_backtest(spec: Spec, data: CountryData, out: Path, log: Callable[[str], None] = print) -> list[int]:
+    """Back-test every jump-off of `spec.backtest` into `out`, skipping those already done with the same
+    spec; returns the jump-offs computed now."""
+    out = Path(out)
+    record_spec(spec, out, log)
     damage = {t: jump_off_damage(jump_off_directory(out, t)) for t in spec.backtest.jump_off_years}
     todo = [t for t, problem in damage.items() if problem is not None]
     for t in todo:
