@@ -62,14 +62,13 @@ from stochpop.data.container import CountryData
 from stochpop.data.errors import DataError
 from stochpop.data.regional import read_locations, read_regional_population
 from stochpop.regions.divisions import LOCATIONS_FILE, MUNICIPAL_FILE, Division, regional_population
-from stochpop.regions.estimated_rates import regional_account
-from stochpop.regions.internal import net_internal_migration
 from stochpop.regions.internal_model import (
     LANDSDEL_COUNTIES,
     GrossObservations,
     InternalData,
     county_gross_observations,
-    registered_factors,
+    internal_data,
+    net_account,
 )
 from stochpop.regions.norway_counties import EVENT_YEARS, CountyInputs, regional_inputs
 
@@ -270,41 +269,9 @@ def division_internal_data(
         raise ValueError(
             f"inputs hold regions {inputs.population['region'].values[:5]}..., not the division's"
         )
-    births, deaths = (
-        registered_factors(getattr(inputs, k), inputs.expected[k]) for k in ("births", "deaths")
+    account = net_account(inputs, international)
+    county = county_gross_observations(
+        folder, weights["county"].values, account["year"].values, account["age"].values
     )
-    account = regional_account(inputs.population, inputs.rates, births, deaths)
-    dims = ("year", "region", "sex", "age")
-    abroad = account["international"] if international is None else international
-    if set(abroad.dims) != set(dims) or not all(
-        np.isin(account[d].values, abroad[d].values).all() for d in dims
-    ):
-        raise ValueError(
-            f"international must have dims {dims} covering the account's; it has {dict(abroad.sizes)}"
-        )
-    allocated = account[["aged", "deaths"]].assign(
-        emigration=xr.zeros_like(account["aged"]),
-        immigration=abroad.sel({d: account[d] for d in dims}).transpose(*dims),
-    )
-    net = net_internal_migration(inputs.population, allocated).transpose(*dims)
-    aged = account["aged"].transpose(*dims)
-    years, ages = aged["year"].values, aged["age"].values
-    county = county_gross_observations(folder, weights["county"].values, years, ages)
-    national = county.relative & (
-        county.pairs.sum((1, 2)) == county.pairs.shape[1] * (county.pairs.shape[1] - 1)
-    )
-    if not national.any():
-        raise ValueError(f"the schedule's centre needs 2010's national moves; the event years are {years}")
-    totals = aged.sum(["sex", "age"])
-    return InternalData(
-        years=years,
-        regions=regions,
-        ages=ages,
-        aged=aged.values,
-        net=net.values,
-        international=allocated["immigration"].values,
-        share=(totals / totals.sum("region")).mean("year").values,
-        proximity=landsdel_proximity(weights),
-        gross=gross_on_regions(county, weights, joined_counties(weights)),
-        crude_rate=float(county.moves[national].sum() / aged.values[county.year[national][0]].sum()),
-    )
+    gross = gross_on_regions(county, weights, joined_counties(weights))
+    return internal_data(account, gross, landsdel_proximity(weights), county)

@@ -941,16 +941,13 @@ def registered_factors(obs: Observations, expected: xr.DataArray) -> xr.DataArra
     return observed_factors(obs, expected, xr.ones_like(expected) * mean)
 
 
-def county_internal_data(
-    inputs: CountyInputs, regional_folder: str | Path, international: xr.DataArray | None = None
-) -> InternalData:
-    """Norway's 15 counties over the event years of `inputs`: net internal migration from the county
-    account (`estimated_rates.regional_account` with the registered birth and death totals,
-    `registered_factors`) less `international` (year, region, sex, age; the counties' international net
-    migration; None: the national net allocated by population at risk), made to sum to zero over the
-    counties as `internal.net_internal_migration` does; gross counts of `county_gross_observations`;
-    proximity `county_proximity`; the schedule's centre from the 2010 national moves
-    between old counties per person at risk."""
+def net_account(inputs: CountyInputs, international: xr.DataArray | None = None) -> xr.Dataset:
+    """The regions' account that internal migration is fitted on, over the event years of `inputs`: aged
+    (stocks at risk), net (net internal migration: the account of `estimated_rates.regional_account` with
+    the registered birth and death totals, `registered_factors`, less `international`, made to sum to zero
+    over the regions as `internal.net_internal_migration` does) and international (year, region, sex,
+    age; the regions' international net migration; None: the national net allocated by population at
+    risk)."""
     births, deaths = (
         registered_factors(getattr(inputs, k), inputs.expected[k]) for k in ("births", "deaths")
     )
@@ -964,31 +961,50 @@ def county_internal_data(
         raise ValueError(
             f"international must have dims {dims} covering the account's; it has {dict(international.sizes)}"
         )
-    zeros = xr.zeros_like(account["aged"])
-    allocated = xr.Dataset(
-        {
-            "aged": account["aged"],
-            "deaths": account["deaths"],
-            "emigration": zeros,
-            "immigration": international.sel({d: account[d] for d in dims}).transpose(*dims),
-        }
+    allocated = account[["aged", "deaths"]].assign(
+        emigration=xr.zeros_like(account["aged"]),
+        immigration=international.sel({d: account[d] for d in dims}).transpose(*dims),
     )
-    net = net_internal_migration(inputs.population, allocated).transpose(*dims)
-    aged = account["aged"].transpose(*dims)
-    years, regions, ages = aged["year"].values, aged["region"].values, aged["age"].values
-    gross = county_gross_observations(regional_folder, regions, years, ages)
-    national = gross.relative & (gross.pairs.sum((1, 2)) == len(regions) * (len(regions) - 1))
-    at_risk = aged.values[gross.year[national][0]].sum()
+    net = net_internal_migration(inputs.population, allocated)
+    return xr.Dataset(
+        {"aged": account["aged"], "net": net, "international": allocated["immigration"]}
+    ).transpose(*dims)
+
+
+def internal_data(
+    account: xr.Dataset, gross: GrossObservations, proximity: np.ndarray, national: GrossObservations
+) -> InternalData:
+    """`InternalData` of a `net_account`, its gross counts and proximity; the schedule's centre is the
+    national moves per person at risk in the year of `national`'s count over every origin-destination pair
+    (its regions: Norway's counties, 2010's moves between old counties). ValueError if it has none."""
+    regions = national.pairs.shape[1]
+    every_pair = national.relative & (national.pairs.sum((1, 2)) == regions * (regions - 1))
+    years = account["year"].values
+    if not every_pair.any():
+        raise ValueError(f"the schedule's centre needs 2010's national moves; the event years are {years}")
+    aged = account["aged"]
     totals = aged.sum(["sex", "age"])
     return InternalData(
         years=years,
-        regions=regions,
-        ages=ages,
+        regions=account["region"].values,
+        ages=account["age"].values,
         aged=aged.values,
-        net=net.values,
-        international=allocated["immigration"].values,
+        net=account["net"].values,
+        international=account["international"].values,
         share=(totals / totals.sum("region")).mean("year").values,
-        proximity=county_proximity(regional_folder, regions),
+        proximity=proximity,
         gross=gross,
-        crude_rate=float(gross.moves[national].sum() / at_risk),
+        crude_rate=float(national.moves[every_pair].sum() / aged.values[national.year[every_pair][0]].sum()),
     )
+
+
+def county_internal_data(
+    inputs: CountyInputs, regional_folder: str | Path, international: xr.DataArray | None = None
+) -> InternalData:
+    """Norway's 15 counties over the event years of `inputs`: their `net_account` (`international` as
+    there), gross counts of `county_gross_observations`, proximity `county_proximity`, the schedule's
+    centre from the 2010 national moves between old counties per person at risk (`internal_data`)."""
+    account = net_account(inputs, international)
+    regions = account["region"].values
+    gross = county_gross_observations(regional_folder, regions, account["year"].values, account["age"].values)
+    return internal_data(account, gross, county_proximity(regional_folder, regions), gross)
