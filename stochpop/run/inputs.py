@@ -51,6 +51,7 @@ def build_components(spec: Spec, data: CountryData) -> dict[str, Component]:
         long_run_log_sd=f.long_run_log_sd,
         long_run_world=str(shared_world_folder()) if f.long_run == "world" else None,
         jump_off=f.jump_off,
+        dynamics=f.dynamics,
     )
     first = spec.migration.first_year
     migration: Component

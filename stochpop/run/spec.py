@@ -40,6 +40,8 @@
     long_run_tfr = 1.75      # "fixed": prior median of the long-run TFR
     long_run_log_sd = 0.12   # "fixed": prior sd of its log
     jump_off = "fitted"      # forecasts continue from the fitted ASFR of the last year, or "observed" ones
+    dynamics = "annual"      # log TFR's AR(2) under its own priors, or "world": held to the world fit's
+                             # five-year persistence and shocks (needs long_run = "world")
 
     [migration]
     first_year = 1990
@@ -144,13 +146,15 @@ class MortalitySpec:
 class FertilitySpec:
     """[fertility]: first fitted year; the long-run TFR's prior, "fixed" (its median and log-scale sd
     below) or "world" (learnt across countries from WPP, `FertilityModel.long_run_world`); the jump-off
-    ("fitted" or "observed" ASFR, `FertilityModel.jump_off`)."""
+    ("fitted" or "observed" ASFR, `FertilityModel.jump_off`); the dynamics of log TFR ("annual" or
+    "world", `FertilityModel.dynamics`)."""
 
     first_year: int = 1990
     long_run: str = "fixed"
     long_run_tfr: float = 1.75
     long_run_log_sd: float = 0.12
     jump_off: str = "fitted"
+    dynamics: str = "annual"
 
 
 @dataclass(frozen=True)
@@ -263,6 +267,7 @@ CHOICES = {
     ("mortality", "ratio"): ("stationary", "walk"),
     ("fertility", "long_run"): ("fixed", "world"),
     ("fertility", "jump_off"): ("fitted", "observed"),
+    ("fertility", "dynamics"): ("annual", "world"),
     ("migration", "level"): ("stationary", "shifting"),
     ("regions", "division"): ("none", "county", "ba", "table"),
     ("regions", "internal"): ("M", "K", "0"),
@@ -345,6 +350,8 @@ def _check_combinations(spec: Spec) -> None:
         raise SpecError(
             f"{spec.file}: mortality.shock_df: 0 (normal) or above 2, got {spec.mortality.shock_df}"
         )
+    if spec.fertility.dynamics == "world" and spec.fertility.long_run != "world":
+        raise SpecError(f"{spec.file}: fertility.dynamics: 'world' needs fertility.long_run 'world'")
     where = f"{spec.file}: outputs"
     variants = spec.outputs.variants
     if len(variants) != 3 or not variants[0] < variants[1] < variants[2]:

@@ -64,11 +64,18 @@ class FertilityModel:
     """"fitted": forecasts continue from the model's ASFR of the last fitted year; "observed": from the
     observed ones (the last year's log residual carried into every forecast year,
     `forecast.jump_off_log_residual`)."""
+    dynamics: str = "annual"
+    """"annual": the AR(2) of log TFR under its own priors; "world": also held to the five-year dynamics
+    (persistence and shock sd) of the world fit (`model.five_year_dynamics`); needs long_run_world."""
     name: str = "fertility"
 
     def __post_init__(self) -> None:
         if self.jump_off not in ("fitted", "observed"):
             raise ValueError(f"fertility jump_off must be 'fitted' or 'observed', not {self.jump_off!r}")
+        if self.dynamics not in ("annual", "world"):
+            raise ValueError(f"fertility dynamics must be 'annual' or 'world', not {self.dynamics!r}")
+        if self.dynamics == "world" and self.long_run_world is None:
+            raise ValueError("fertility dynamics 'world' needs long_run_world (the world fit it comes from)")
         if not (0.5 <= self.long_run_tfr <= 4.0 and 0.0 < self.long_run_log_sd <= 0.5):
             raise ValueError(
                 "fertility prior: long_run_tfr must be in [0.5, 4] and long_run_log_sd in (0, 0.5], got "
@@ -102,6 +109,12 @@ class FertilityModel:
         years, ages = obs["year"].values, obs["age"].values
         world_settings = replace(WORLD_FIT_SETTINGS, seed=settings.seed)
         long_run_tfr, long_run_log_sd, source = self.long_run_prior(data, int(years[-1]), world_settings)
+        world_dynamics = None
+        if self.dynamics == "world":
+            world = source["posterior"]
+            world_dynamics = tuple(
+                world[name][moment] for name in ("persistence", "shock_sd") for moment in ("mean", "sd")
+            )
         n_below, n_above = inputs.below.shape[0], inputs.above.shape[0]
         coords = {
             "year": years,
@@ -141,6 +154,7 @@ class FertilityModel:
                     "births": obs["births"].values,
                     "long_run_tfr": long_run_tfr,
                     "long_run_log_sd": long_run_log_sd,
+                    "world_dynamics": world_dynamics,
                 },
                 settings,
                 coords,

@@ -42,6 +42,17 @@ Equations and priors (z_t = log TFR_t - m; every fitted year's log TFR and kappa
     (c beta, kappa / c); soft constraints (`gauge_log_prob`) fix share-weighted means of alpha and beta at
     0, the mean of kappa at 0 and its time slope at the observed slope of the mean age.
 
+World dynamics (`world_dynamics`, `FertilityModel.dynamics = "world"`): 25 years of one country say
+little about how far its TFR can move in a decade. Across WPP's post-transition countries the five-year
+means of log TFR follow an AR(1) with persistence rho5 ~ 0.84 and shocks s5 ~ 0.10 (`long_run`, the
+world fit), while Norway's annual AR(2) alone implies s5 ~ 0.04: its ten-year TFR intervals were half
+the width of the changes countries had (`experiments/world_change_spread.py`). As bayesTFR's phase III,
+which gives every country the world's shock scale, the option adds a factor on the five-year dynamics
+the annual parameters imply (`five_year_dynamics`): rho5 ~ Normal and s5 ~ Normal at the world
+posterior's mean and sd. The annual path keeps its own p1, p2, sigma, constrained to those dynamics
+(the factor is on derived quantities: a soft constraint, not a change of variables; the world's are logs
+of five-year mean TFR, these means of log TFR, equal to first order).
+
 Why the long run stays sane: log TFR in any future year is m plus a stationary AR(2) deviation with
 variance gamma0 = 2 sigma^2 / ((1 - p1^2)(1 - p2^2)) (2 = the variance of t(4)), so TFR cannot drift
 away. The priors keep gamma0 small: p1 away from the unit root (Beta(40, 4): median 0.92, 95% below
@@ -184,14 +195,36 @@ def gauge_log_prob(alpha: Array, beta: Array, kappa: Array, inputs: ModelInputs)
     )
 
 
+def five_year_dynamics(p1: Array, p2: Array, shock_sd: Array, window: int = 5) -> tuple[Array, Array]:
+    """(rho5, s5): the lag-one autocorrelation of non-overlapping `window`-year means of a stationary AR(2)
+    (partial autocorrelations p1, p2, shock sd `shock_sd`) and the shock sd of the AR(1) with that
+    persistence and the means' variance, s5 = sd(mean) sqrt(1 - rho5^2); from the AR(2) autocovariances
+    (Yule-Walker recursion)."""
+    phi1, phi2 = ar2_coefficients(p1, p2)
+    gamma0 = ar2_stationary_sd(p1, p2, shock_sd) ** 2
+    rho = [jnp.ones_like(phi1), phi1 / (1.0 - phi2)]
+    for _ in range(2, 2 * window):
+        rho.append(phi1 * rho[-1] + phi2 * rho[-2])
+    lags = np.arange(window)
+    within = np.abs(lags[:, None] - lags[None, :]).ravel()
+    across = (window + lags[None, :] - lags[:, None]).ravel()
+    autocorrelation = jnp.stack(rho, axis=-1)
+    variance = gamma0 * autocorrelation[..., within].mean(-1)
+    rho5 = autocorrelation[..., across].mean(-1) / autocorrelation[..., within].mean(-1)
+    return rho5, jnp.sqrt(variance * (1.0 - rho5**2))
+
+
 def fertility_model(
     inputs: ModelInputs,
     births: Array | None = None,
     long_run_tfr: float = LONG_RUN_TFR,
     long_run_log_sd: float = LONG_RUN_LOG_SD,
+    world_dynamics: tuple[float, float, float, float] | None = None,
 ) -> None:
     """Births by year and age (T, A) ~ NegativeBinomial2(E TFR_t g(t, x), 1 / r^2); see the module
-    docstring for the processes and priors. `births=None` samples births (posterior predictive)."""
+    docstring for the processes and priors. `births=None` samples births (posterior predictive).
+    world_dynamics: (mean, sd) of rho5 then of s5, the world's five-year dynamics the annual AR(2) is held
+    to (module docstring); None: the annual priors alone."""
     n_years, n_ages = inputs.exposure.shape
     flat = dist.ImproperUniform(constraints.real_vector, (), (n_years,))
 
@@ -208,6 +241,13 @@ def fertility_model(
     u_tfr = numpyro.sample("log_tfr_u", flat)
     log_tfr = numpyro.deterministic("log_tfr", inputs.log_tfr_hat + _LOG_TFR_STEP * u_tfr)
     numpyro.factor("tfr_process", ar2_log_prob(log_tfr - m, p1, p2, sigma))
+    if world_dynamics is not None:
+        rho5, s5 = five_year_dynamics(p1, p2, shock_sd(sigma))
+        rho_mean, rho_sd, s_mean, s_sd = world_dynamics
+        numpyro.factor(
+            "world_dynamics",
+            dist.Normal(rho_mean, rho_sd).log_prob(rho5) + dist.Normal(s_mean, s_sd).log_prob(s5),
+        )
 
     # timing: kappa (years of mean age) a random walk with drift; tau integrated out (see the docstring)
     drift = numpyro.sample("age_drift", dist.Normal(0.0, 0.2))
