@@ -1,7 +1,7 @@
 """The Norway back-test: refit and project from every jump-off of models/norway_backtest.toml, score against
 HMD/HFD, write the calibration report, and print it beside the SSB-like baseline with the SSB 2016 case.
 
-    python experiments/norway_backtest.py [--out out/backtest] [--jumpoffs 1990:2018:2]
+    python experiments/norway_backtest.py [--out out/backtest] [--jumpoffs 1990:2018:2] [--spec FILE]
 
 Prints the wall time and where it went (fits, projections, baseline, scoring), the coverage of the
 50/80/95% intervals pooled over horizons 1-10 (goal: 80% within 75-85%, 95% within 92-98%), per target
@@ -91,11 +91,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="out/backtest")
     parser.add_argument("--jumpoffs", help="override backtest.jump_offs, e.g. 2010:2018:4")
+    parser.add_argument("--spec", default=str(SPEC), help="a back-test spec (default: the shipped one)")
     args = parser.parse_args()
     shared = shared_data_dir()
     if shared is None:
         raise SystemExit(MISSING_SHARED_DATA)
-    spec = stochpop.load_spec(SPEC)
+    spec = stochpop.load_spec(args.spec)
     if args.jumpoffs:
         spec = replace(spec, backtest=replace(spec.backtest, jump_offs=args.jumpoffs))
     data = stochpop.load_data(spec)
