@@ -51,7 +51,10 @@ which gives every country the world's shock scale, the option adds a factor on t
 the annual parameters imply (`five_year_dynamics`): rho5 ~ Normal and s5 ~ Normal at the world
 posterior's mean and sd. The annual path keeps its own p1, p2, sigma, constrained to those dynamics
 (the factor is on derived quantities: a soft constraint, not a change of variables; the world's are logs
-of five-year mean TFR, these means of log TFR, equal to first order).
+of five-year mean TFR, these means of log TFR, equal to first order). In the Norway back-test (15
+jump-offs 1990-2018) TFR's 80% intervals then held 0.92 of the time instead of 0.69, with an interval
+score 0.89 times the SSB-like band's instead of 1.18. Fitted on Norway 1990-2022: TFR in 2100 95%
+1.20-2.35 (99% 1.09-2.60), against 1.33-2.18 with the annual priors alone.
 
 Why the long run stays sane: log TFR in any future year is m plus a stationary AR(2) deviation with
 variance gamma0 = 2 sigma^2 / ((1 - p1^2)(1 - p2^2)) (2 = the variance of t(4)), so TFR cannot drift
