@@ -53,10 +53,8 @@ which internal migration 220-260 s, projecting both methods 20-35 s).
 """
 
 import json
-import multiprocessing
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -67,14 +65,19 @@ import pandas as pd
 import xarray as xr
 
 from stochpop.backtest.report import TITLES, case_table, coverage_table
-from stochpop.backtest.run import jump_off_damage, jump_off_directory, jump_off_spec, record_spec
+from stochpop.backtest.run import (
+    jump_off_damage,
+    jump_off_directory,
+    jump_off_spec,
+    record_spec,
+    run_in_fresh_processes,
+)
 from stochpop.backtest.scores import sample_scores
 from stochpop.data.container import CountryData
 from stochpop.outputs.charts import save
 from stochpop.projection.sampled import PathProjection
 from stochpop.regions.projection import AGE_GROUPS, RegionalProjection
 from stochpop.results.integrity import IntegrityError, write_record
-from stochpop.run.compilation_cache import enable_compilation_cache
 from stochpop.run.directory import RunDirectory, write_atomically
 from stochpop.run.fitting import fit_and_save
 from stochpop.run.inputs import build_components
@@ -272,23 +275,8 @@ def run_county_backtest(
     (as `run.run_backtest`), skipping those done with the same spec; returns the jump-offs computed now."""
     check_jump_offs(spec, last_year)
     todo = pending_jump_offs(spec, Path(out), log)
-    spawn = multiprocessing.get_context("spawn")  # JAX does not survive fork
-    with ProcessPoolExecutor(max_workers=1, mp_context=spawn, max_tasks_per_child=1) as pool:
-        for jump_off in todo:
-            directory = jump_off_directory(out, jump_off)
-            directory.mkdir(parents=True, exist_ok=True)
-            start = time.perf_counter()
-            log(f"jump-off {jump_off}: refitting on data to {jump_off - 1}")
-            pool.submit(_jump_off_in_process, spec, data, jump_off, last_year, directory).result()
-            log(f"jump-off {jump_off}: done in {time.perf_counter() - start:.0f} s")
+    run_in_fresh_processes(todo, out, partial(backtest_county_jump_off, spec, data, last_year=last_year), log)
     return todo
-
-
-def _jump_off_in_process(
-    spec: Spec, data: CountryData, jump_off: int, last_year: int, directory: Path
-) -> None:
-    enable_compilation_cache()
-    backtest_county_jump_off(spec, data, jump_off, last_year, directory, partial(print, flush=True))
 
 
 def load_county_backtest(out: Path, jump_offs: Sequence[int]) -> dict[str, xr.Dataset]:

@@ -142,21 +142,30 @@ def run_backtest(spec: Spec, data: CountryData, out: Path, log: Callable[[str], 
     for t in todo:
         if read_record(jump_off_directory(out, t)) is not None:
             log(f"jump-off {t}: recomputing, its results are damaged ({damage[t]})")
-    spawn = multiprocessing.get_context("spawn")  # JAX does not survive fork
+    run_in_fresh_processes(todo, out, partial(backtest_jump_off, spec, data), log)
+    return todo
+
+
+def run_in_fresh_processes(
+    jump_offs: list[int], out: Path, work: Callable[..., object], log: Callable[[str], None] = print
+) -> None:
+    """Compute each of `jump_offs`, one at a time, into its directory under `out` (created) by
+    work(jump_off=..., directory=..., log=...) in a fresh spawned process (JAX does not survive fork)
+    that shares the compilation cache; `work` must pickle (a module function or a partial of one)."""
+    spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=spawn, max_tasks_per_child=1) as pool:
-        for jump_off in todo:
+        for jump_off in jump_offs:
             directory = jump_off_directory(out, jump_off)
             directory.mkdir(parents=True, exist_ok=True)
             start = time.perf_counter()
             log(f"jump-off {jump_off}: refitting on data to {jump_off - 1}")
-            pool.submit(_jump_off_in_process, spec, data, jump_off, directory).result()
+            pool.submit(_in_fresh_process, work, jump_off, directory).result()
             log(f"jump-off {jump_off}: done in {time.perf_counter() - start:.0f} s")
-    return todo
 
 
-def _jump_off_in_process(spec: Spec, data: CountryData, jump_off: int, directory: Path) -> None:
+def _in_fresh_process(work: Callable[..., object], jump_off: int, directory: Path) -> None:
     enable_compilation_cache()
-    backtest_jump_off(spec, data, jump_off, directory, partial(print, flush=True))
+    work(jump_off=jump_off, directory=directory, log=partial(print, flush=True))
 
 
 def backtest_spec(out: Path) -> Spec:
