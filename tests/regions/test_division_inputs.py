@@ -2,7 +2,6 @@
 folder, the joining rule, Eurostat's units on regions, international shares split within counties; on the
 shared data the county division against `county_inputs` and SSB's BA regions against the counties' totals."""
 
-import gzip
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,7 @@ import pytest
 import xarray as xr
 
 from stochpop.data.container import CountryData
-from stochpop.data.regional import NUTS_UNITS, OPEN_AGE
+from stochpop.data.regional import NUTS_UNITS
 from stochpop.regions.division_inputs import (
     REFERENCE_YEAR,
     division_inputs,
@@ -22,7 +21,6 @@ from stochpop.regions.division_inputs import (
     region_shares,
 )
 from stochpop.regions.divisions import (
-    LOCATIONS_FILE,
     MUNICIPAL_FILE,
     Division,
     load_division,
@@ -41,31 +39,11 @@ REGION_OF = {"0301": "A", "3201": "A", "3101": "B", "3103": "B", "3203": "C"}
 
 
 @pytest.fixture
-def folder(tmp_path: Path) -> Path:
+def folder(write_municipal_folder) -> Path:
     """Five municipalities in three counties, persons on 1 January of the reference year and the one
     before; a table division whose region A spans Oslo and Akershus."""
-    hierarchy = pd.DataFrame(
-        {
-            "municip_code": [f"municip_nor{code}" for code in COUNTY_OF],
-            "county_code": [f"county_nor{county}" for county in COUNTY_OF.values()],
-            "county_name": [f"County {county}" for county in COUNTY_OF.values()],
-            "georegion_code": "georegion_nor5",
-            "georegion_name": "Østlandet",
-        }
-    )
-    with gzip.open(tmp_path / LOCATIONS_FILE, "wt") as file:
-        hierarchy.to_csv(file, index=False)
-    rng = np.random.default_rng(5)
-    rows = [
-        (f"municip_nor{code}", age, sex, year, int(rng.integers(0, 30)))
-        for code in COUNTY_OF
-        for age in range(OPEN_AGE + 1)
-        for sex in ("female", "male")
-        for year in (REFERENCE_YEAR - 1, REFERENCE_YEAR)
-    ]
-    population = pd.DataFrame(rows, columns=["location_code", "age", "sex", "calyear", "pop_jan1_n"])
-    with gzip.open(tmp_path / MUNICIPAL_FILE, "wt") as file:
-        population.to_csv(file, index=False)
+    names = {county: f"County {county}" for county in COUNTY_OF.values()}
+    tmp_path = write_municipal_folder(COUNTY_OF, names, (REFERENCE_YEAR - 1, REFERENCE_YEAR), 30, 5)
     table = "municipality,region\n" + "".join(f"{m},{r}\n" for m, r in REGION_OF.items())
     (tmp_path / "regions.csv").write_text(table)
     return tmp_path

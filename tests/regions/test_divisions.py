@@ -3,19 +3,16 @@ population file) for the user table's errors and the regional sums, a synthetic 
 and the shared data: the county division against the county file, the BA regions against the workbook's
 own second sheet."""
 
-import gzip
 from pathlib import Path
 
 import numpy as np
 import openpyxl
-import pandas as pd
 import pytest
 
 from stochpop.data.errors import DataError
-from stochpop.data.regional import OPEN_AGE, read_ba_regions, read_regional_population
+from stochpop.data.regional import read_ba_regions, read_regional_population
 from stochpop.regions.divisions import (
     BA_FILE,
-    LOCATIONS_FILE,
     MUNICIPAL_FILE,
     load_division,
     regional_population,
@@ -26,32 +23,9 @@ COUNTY_NAMES = {"03": "Oslo", "31": "Østfold", "32": "Akershus"}
 
 
 @pytest.fixture
-def folder(tmp_path: Path) -> Path:
+def folder(write_municipal_folder) -> Path:
     """Five municipalities in three counties, 2005-2007; 3105 is missing in 2005."""
-    hierarchy = pd.DataFrame(
-        {
-            "municip_code": [f"municip_nor{code}" for code in COUNTIES],
-            "county_code": [f"county_nor{county}" for county in COUNTIES.values()],
-            "county_name": [COUNTY_NAMES[county] for county in COUNTIES.values()],
-            "georegion_code": "georegion_nor5",
-            "georegion_name": "Østlandet",
-        }
-    )
-    with gzip.open(tmp_path / LOCATIONS_FILE, "wt") as file:
-        hierarchy.to_csv(file, index=False)
-    rng = np.random.default_rng(0)
-    rows = [
-        (f"municip_nor{code}", age, sex, year, int(rng.integers(0, 50)))
-        for code in COUNTIES
-        for age in range(OPEN_AGE + 1)
-        for sex in ("female", "male")
-        for year in (2005, 2006, 2007)
-        if (code, year) != ("3105", 2005)
-    ]
-    population = pd.DataFrame(rows, columns=["location_code", "age", "sex", "calyear", "pop_jan1_n"])
-    with gzip.open(tmp_path / MUNICIPAL_FILE, "wt") as file:
-        population.to_csv(file, index=False)
-    return tmp_path
+    return write_municipal_folder(COUNTIES, COUNTY_NAMES, (2005, 2006, 2007), 50, 0, {("3105", 2005)})
 
 
 def _table(folder: Path, text: str) -> Path:
