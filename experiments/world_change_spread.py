@@ -22,11 +22,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from stochpop.components.mortality.world_drift import e0_departures
 from stochpop.data.norway import MISSING_SHARED_DATA, shared_data_dir
 from stochpop.data.wpp import read_wpp_countries
 
 NORWAY = 578
-TREND_YEARS = 25
 TFR_POST_TRANSITION = (2.1, 2.6)
 """TFR below 2.1 at t and below 2.6 ten years before: countries past their fertility transition."""
 E0_FILES = {"men": "e0M.txt", "women": "e0F.txt"}
@@ -48,14 +48,6 @@ def tfr_changes(tfr: xr.DataArray, horizon: int, last_year: int) -> xr.DataArray
     before = tfr.shift(year=10).sel(year=now["year"])
     low, earlier = TFR_POST_TRANSITION
     return (later - now).where((now < low) & (before < earlier))
-
-
-def e0_departures(e0: xr.DataArray, horizon: int, last_year: int, threshold: float) -> xr.DataArray:
-    """e0(t + h) - e0(t) - h x the 25-year trend before t (country, year t), where e0(t) >= threshold."""
-    now = e0.sel(year=slice(None, last_year - horizon))
-    later = e0.shift(year=-horizon).sel(year=now["year"])
-    trend = (now - e0.shift(year=TREND_YEARS).sel(year=now["year"])) / TREND_YEARS
-    return (later - now - horizon * trend).where(now >= threshold)
 
 
 def spread(values: xr.DataArray) -> dict[str, float]:

@@ -14,6 +14,7 @@ import xarray as xr
 
 from stochpop.data.errors import DataError
 from stochpop.data.hmd import numbers
+from stochpop.data.norway import MISSING_SHARED_DATA, shared_data_dir
 
 # file-name stem prefix -> units
 _UNITS = (
@@ -157,3 +158,25 @@ def read_wpp_countries(path: str | Path, locations: str | Path, units: str | Non
     }
     attrs = {"units": units, "source": str(path), "time": _time_attr(time_dim)}
     return xr.DataArray(values, dims=("country", time_dim), coords=coords, name=path.stem, attrs=attrs)
+
+
+WORLD_FOLDER = "wpp2024_world"
+"""The shared data's WPP 2024 world folder (tfr.txt, births.txt, e0F.txt, e0M.txt, migration.txt,
+UNlocations.txt), where the world fits learn."""
+
+
+def shared_world_folder() -> Path:
+    """The shared data folder's WPP 2024 world folder, `WORLD_FOLDER` (DataError if absent)."""
+    root = shared_data_dir()
+    if root is None:
+        raise DataError("shared data", WORLD_FOLDER, MISSING_SHARED_DATA)
+    if not (root / WORLD_FOLDER).is_dir():
+        raise DataError(root, WORLD_FOLDER, "no such folder: the world fits (fertility, mortality) need it")
+    return root / WORLD_FOLDER
+
+
+def countries_named(values: xr.DataArray, name: str) -> list[int]:
+    """Codes of the WPP countries of `values` (country, ...) called `name` (case-insensitive; none for a
+    name WPP does not use)."""
+    names = np.char.lower(values["name"].values.astype(str))
+    return [int(c) for c in values["country"].values[names == name.lower()]]

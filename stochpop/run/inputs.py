@@ -6,12 +6,12 @@ import numpy as np
 
 from stochpop.components.contract import Component
 from stochpop.components.fertility import FertilityModel
-from stochpop.components.fertility.long_run import shared_world_folder
 from stochpop.components.migration import GrossMigrationModel, NetMigrationModel
 from stochpop.components.mortality import CoherentLeeCarter, LeeCarter
 from stochpop.data.container import CountryData
 from stochpop.data.demo import demo_country
 from stochpop.data.norway import load_country, shared_data_dir
+from stochpop.data.wpp import shared_world_folder
 from stochpop.run.spec import Spec, SpecError
 
 
@@ -40,6 +40,8 @@ def build_components(spec: Spec, data: CountryData) -> dict[str, Component]:
             likelihood=m.likelihood,
             jump_off=m.jump_off,
             ratio=m.ratio,
+            drift=m.drift,
+            drift_world=str(shared_world_folder()) if m.drift == "world" else None,
         )
     else:
         mortality = LeeCarter(first_year=m.first_year, last_year=last)

@@ -31,6 +31,9 @@
     likelihood = "negbin"    # death counts: "negbin" or "poisson" (coherent only)
     jump_off = "fitted"      # coherent: paths start from the fitted rates, or "observed" ones
     ratio = "stationary"     # coherent: AR(1) sex-ratio indices, or "walk" (random walks)
+    drift = "constant"       # coherent: each path keeps its drift, or "world": the drift also moves as in
+                             # WPP's high-e0 countries (<shared data>/wpp2024_world, years up to the last
+                             # fitted year; `stochpop.components.mortality.world_drift`)
 
     [fertility]
     first_year = 1990
@@ -130,8 +133,8 @@ class PathsSpec:
 class MortalitySpec:
     """[mortality]: the model ("coherent" or "lee-carter"), first fitted year, product components,
     Student-t degrees of freedom of its shocks (0: normal), likelihood ("negbin" or "poisson"); for the
-    coherent model, its jump-off ("fitted" or "observed" rates) and sex-ratio indices ("stationary" or
-    "walk") (`CoherentLeeCarter`)."""
+    coherent model, its jump-off ("fitted" or "observed" rates), sex-ratio indices ("stationary" or
+    "walk") and drift ("constant" or "world") (`CoherentLeeCarter`)."""
 
     model: str = "coherent"
     first_year: int = 1990
@@ -140,6 +143,7 @@ class MortalitySpec:
     likelihood: str = "negbin"
     jump_off: str = "fitted"
     ratio: str = "stationary"
+    drift: str = "constant"
 
 
 @dataclass(frozen=True)
@@ -265,6 +269,7 @@ CHOICES = {
     ("mortality", "likelihood"): ("negbin", "poisson"),
     ("mortality", "jump_off"): ("fitted", "observed"),
     ("mortality", "ratio"): ("stationary", "walk"),
+    ("mortality", "drift"): ("constant", "world"),
     ("fertility", "long_run"): ("fixed", "world"),
     ("fertility", "jump_off"): ("fitted", "observed"),
     ("fertility", "dynamics"): ("annual", "world"),
@@ -350,6 +355,8 @@ def _check_combinations(spec: Spec) -> None:
         raise SpecError(
             f"{spec.file}: mortality.shock_df: 0 (normal) or above 2, got {spec.mortality.shock_df}"
         )
+    if spec.mortality.drift == "world" and spec.mortality.model != "coherent":
+        raise SpecError(f"{spec.file}: mortality.drift: 'world' needs mortality.model 'coherent'")
     if spec.fertility.dynamics == "world" and spec.fertility.long_run != "world":
         raise SpecError(f"{spec.file}: fertility.dynamics: 'world' needs fertility.long_run 'world'")
     where = f"{spec.file}: outputs"

@@ -32,6 +32,11 @@ from stochpop.run.spec import SpecError, load_spec, parse_spec, spec_from_dict, 
         ("[mortality]\nshock_df = 1.5\n", r"mortality.shock_df: 0 \(normal\) or above 2"),
         ("[mortality]\nratio = 'trend'\n", r"mortality.ratio: 'trend' is not one of"),
         ("[mortality]\njump_off = 'registered'\n", r"mortality.jump_off: 'registered' is not one of"),
+        ("[mortality]\ndrift = 'trend'\n", r"mortality.drift: 'trend' is not one of"),
+        (
+            "[mortality]\nmodel = 'lee-carter'\ndrift = 'world'\n",
+            r"mortality.drift: 'world' needs mortality.model 'coherent'",
+        ),
         ("[regions]\ndivision = 'fylke'\n", r"regions.division: 'fylke' is not one of"),
         ("[regions]\ninternal = 'L'\n", r"regions.internal: 'L' is not one of"),
         ("[regions]\ndivision = 'county'\n", r"regions.division: regions need Norway's data"),
@@ -61,6 +66,7 @@ def test_shipped_specs_parse_and_round_trip():
     walk = parse_spec("[mortality]\nratio = 'walk'\njump_off = 'observed'\n")
     mortality = build_components(walk, demo_country())["mortality"]
     assert (mortality.ratio, mortality.jump_off) == ("walk", "observed")
+    assert (mortality.drift, mortality.drift_world) == ("constant", None)
 
 
 def test_run_with_bad_spec_fails_cleanly(tmp_path, capsys):

@@ -23,7 +23,6 @@ from stochpop.components.fertility.inputs import (
 )
 from stochpop.components.fertility.long_run import (
     WORLD_FIT_SETTINGS,
-    countries_named,
     fit_world_long_run,
     read_world_fertility,
 )
@@ -40,6 +39,7 @@ from stochpop.components.fitting import constant_values, fit_model, interval_sha
 from stochpop.components.randomness import Paths, path_keys, posterior_draws
 from stochpop.components.settings import DEFAULT_FIT_SETTINGS, FitSettings
 from stochpop.data.container import CountryData
+from stochpop.data.wpp import countries_named
 
 Array = jax.Array
 

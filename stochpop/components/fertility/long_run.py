@@ -69,7 +69,6 @@ import xarray as xr
 from stochpop.components.fitting import fit_model, refit_if_unmixed
 from stochpop.components.settings import FitSettings
 from stochpop.data.errors import DataError
-from stochpop.data.norway import MISSING_SHARED_DATA, shared_data_dir
 from stochpop.data.wpp import read_wpp_countries
 
 Array = jax.Array
@@ -89,8 +88,6 @@ scale `trough_sd` (seed 0 at 2001: R-hat 2.23, the new-country median 1.47 again
 WORLD_FIT_SETTINGS = FitSettings(chains=2, warmup=1000, samples=2000, target_accept=0.99)
 """NUTS settings of the world fit: 15-20 s with compilation on a busy core; the high target acceptance
 removes the few divergences (0-3) fits on 7-24 countries had at 0.9-0.95 when sigma_mu or tau is near 0."""
-WORLD_FOLDER = "wpp2024_world"
-"""The shared data's WPP 2024 world folder (tfr.txt, births.txt, UNlocations.txt)."""
 SCALARS = ("mean_level", "level_sd", "persistence", "shock_sd", "trough", "trough_sd")
 """mu_bar, sigma_mu, rho, s, d, tau of the model (log TFR; persistence and shock sd per five years)."""
 
@@ -300,16 +297,6 @@ def fit_world_long_run(
     return fit_phase_three(phase_three_data(tfr, births, last_year, exclude), settings)
 
 
-def shared_world_folder() -> Path:
-    """The shared data folder's WPP 2024 world folder, `WORLD_FOLDER` (DataError if absent)."""
-    root = shared_data_dir()
-    if root is None:
-        raise DataError("shared data", WORLD_FOLDER, MISSING_SHARED_DATA)
-    if not (root / WORLD_FOLDER).is_dir():
-        raise DataError(root, WORLD_FOLDER, "no such folder: the world long-run fertility fit needs it")
-    return root / WORLD_FOLDER
-
-
 def read_world_fertility(folder: str | Path) -> tuple[xr.DataArray, xr.DataArray]:
     """TFR and births (thousands) of every WPP country (country, year) from a WPP 2024 world folder holding
     tfr.txt, births.txt and UNlocations.txt."""
@@ -320,8 +307,3 @@ def read_world_fertility(folder: str | Path) -> tuple[xr.DataArray, xr.DataArray
         read_wpp_countries(folder / "births.txt", locations),
     )
 
-
-def countries_named(tfr: xr.DataArray, name: str) -> list[int]:
-    """Codes of the WPP countries called `name` (case-insensitive; none for a name WPP does not use)."""
-    names = np.char.lower(tfr["name"].values.astype(str))
-    return [int(c) for c in tfr["country"].values[names == name.lower()]]

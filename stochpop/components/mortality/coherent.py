@@ -17,6 +17,7 @@ from stochpop.components.fitting import constant_values, fit_model, interval_sha
 from stochpop.components.mortality.forecast import (
     check_forecast_years,
     coherent_index_paths,
+    e0_sensitivity,
     jump_off_residual,
     labelled_forecast,
     mortality_values,
@@ -36,15 +37,23 @@ from stochpop.components.mortality.window import (
     FitWindow,
     fit_window,
 )
+from stochpop.components.mortality.world_drift import (
+    DriftVariation,
+    drift_departures,
+    fit_drift_variation,
+    read_world_e0,
+)
 from stochpop.components.randomness import Paths, path_indices, path_keys, posterior_draws
 from stochpop.components.settings import DEFAULT_FIT_SETTINGS, FitSettings
 from stochpop.conventions import SEXES
 from stochpop.data.container import CountryData
+from stochpop.data.wpp import countries_named
 
 Array = jax.Array
 
 JUMP_OFFS = ("fitted", "observed")
 RATIOS = ("stationary", "walk")
+DRIFTS = ("constant", "world")
 COORDINATE_DIMS: dict[str, list[str]] = {
     "level_z": ["sex", "age"],
     "b_p_z": ["p_component", "node"],
@@ -90,6 +99,13 @@ class CoherentLeeCarter:
       "walk": random walks without drift, so the gap stays at its jump-off level in expectation with an
       uncertainty that grows with the horizon (the sex gap of Norway's e0 widened from 3.3 to 6.9 years
       1950-1986 and narrowed to 3.4 by 2022: no fitted period's mean was a level to revert to).
+    * drift "constant" (default): each path keeps its posterior draw of the drift; "world": the drift
+      also moves as it has in the high-life-expectancy countries of UN WPP (`world_drift`): each path's
+      first product index departs from its trend by a path of `drift_departures`, converted from e0
+      years to index units by the jump-off's d e0 / d k_p1 (`forecast.e0_sensitivity`), never turning
+      the path's trend gain in e0 into a loss. The variation
+      is learnt at fit time from the WPP world folder `drift_world` on years up to the last fitted one,
+      without the country itself, and stored in the posterior's attrs ("drift_variation").
     """
 
     name: str = "mortality"
@@ -101,6 +117,8 @@ class CoherentLeeCarter:
     likelihood: str = "negbin"
     jump_off: str = "fitted"
     ratio: str = "stationary"
+    drift: str = "constant"
+    drift_world: str | None = None
 
     def __post_init__(self) -> None:
         cast_options(
@@ -112,6 +130,10 @@ class CoherentLeeCarter:
             raise ValueError(f"jump_off must be 'fitted' or 'observed', not {self.jump_off!r}")
         if self.ratio not in RATIOS:
             raise ValueError(f"ratio must be 'stationary' or 'walk', not {self.ratio!r}")
+        if self.drift not in DRIFTS:
+            raise ValueError(f"drift must be 'constant' or 'world', not {self.drift!r}")
+        if self.drift == "world" and self.drift_world is None:
+            raise ValueError("drift 'world' needs drift_world (the WPP world folder it is learnt from)")
         if self.n_product < 1 or self.n_ratio < 1:
             raise ValueError("n_product and n_ratio must be at least 1")
 
@@ -166,9 +188,17 @@ class CoherentLeeCarter:
                 {**PARAM_DIMS, **COORDINATE_DIMS},
                 self._constant_data(window, inputs["frame"], coords),
                 check=[name for name in PARAM_DIMS if not (name == "phi" and self.ratio == "walk")],
-                attrs=component_attrs(self),
+                attrs={**component_attrs(self), **self._drift_attrs(data, int(window.years[-1]))},
             )
         return idata
+
+    def _drift_attrs(self, data: CountryData, last_year: int) -> dict[str, str]:
+        """{"drift_variation": JSON of `fit_drift_variation` up to last_year} for drift "world", else {}."""
+        if self.drift_world is None or self.drift == "constant":
+            return {}
+        e0 = read_world_e0(self.drift_world)
+        variation = fit_drift_variation(e0, last_year, exclude=countries_named(e0, data.name))
+        return {"drift_variation": variation.to_json()}
 
     def _constant_data(
         self, window: FitWindow, frame: Frame, coords: dict[str, np.ndarray]
@@ -188,7 +218,8 @@ class CoherentLeeCarter:
         """`years` after the fit period, all paths at once. Each path takes one joint posterior draw
         (parameter uncertainty) and its own future innovations (process uncertainty), both from
         fold_in(key, path index) (`stochpop.components.randomness.path_keys`): product indices continue
-        their random walks with drift from k(T), ratio indices their AR(1)s (`coherent_index_paths`).
+        their random walks with drift from k(T), ratio indices their AR(1)s (`coherent_index_paths`);
+        with drift "world" the first product index also departs from its trend (`drift_departures`).
 
         fixed: a_p, b_p, a_r, b_r (draw, [component,] age 0..100) and the log-rate offset (draw, sex, age;
         the jump-off residual, or 0); series: k_p (draw, year, n_product) and k_r (draw, year, n_ratio).
@@ -206,6 +237,12 @@ class CoherentLeeCarter:
             horizon = int(forecast_years.max() - fitted_years[-1])
             pick = jnp.asarray(forecast_years - int(fitted_years[-1]) - 1)
             k_p, k_r = coherent_index_paths(params, pick, keys, horizon, self.nu)
+            if self.drift == "world":
+                variation = DriftVariation.from_json(idata["posterior"].attrs["drift_variation"])
+                sensitivity = e0_sensitivity(params, offset)
+                trend_gain = sensitivity * params["drift"][:, 0]
+                departures = drift_departures(variation, fitted_years.size - 1, horizon, keys, trend_gain)
+                k_p = k_p.at[..., 0].add(departures[:, pick] / sensitivity[:, None])
         fixed = {name: params[name] for name in ("a_p", "b_p", "a_r", "b_r")}
         return Drivers({**fixed, "offset": offset}, {"k_p": k_p, "k_r": k_r})
 

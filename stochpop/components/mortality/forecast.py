@@ -155,3 +155,19 @@ def jump_off_residual(idata: az.InferenceData, params: dict[str, Array]) -> Arra
     with np.errstate(divide="ignore"):
         observed = np.log(deaths / exposure)
     return jnp.where(deaths > 0, observed - fitted[:, 0], 0.0)
+
+
+def e0_sensitivity(params: dict[str, Array], offset: Array) -> Array:
+    """d e0 / d k_p1 (draw,) in years per unit of the first product index: the two-sex mean e0 of the last
+    fitted year's rates plus `offset` (draw, sex, age 0..FIT_MAX_AGE), differentiated forward (`jax.jvp`).
+    params: natural parameters with a leading draw axis. Negative where mortality falls as k_p1 falls."""
+    p = params
+    last_p, last_r = p["k_p"][..., -1:], p["k_r"][..., -1:]
+
+    def mean_e0(shift: Array) -> Array:
+        k_p = last_p.at[:, 0, 0].add(shift)
+        log_m = product_ratio_log_rates(p["a_p"], p["b_p"], k_p, p["a_r"], p["b_r"], last_r)
+        return mortality_values(log_m[:, 0] + offset).e0.mean(-1)
+
+    zeros = jnp.zeros(last_p.shape[0], last_p.dtype)
+    return jax.jvp(mean_e0, (zeros,), (jnp.ones_like(zeros),))[1]

@@ -17,9 +17,7 @@ from stochpop.components.fertility import FertilityModel
 from stochpop.components.fertility.long_run import (
     MIN_COUNTRIES,
     SCALARS,
-    WORLD_FOLDER,
     Hyper,
-    countries_named,
     country_levels,
     fit_phase_three,
     fit_world_long_run,
@@ -32,6 +30,7 @@ from stochpop.components.fitting import FitWarning
 from stochpop.components.settings import FitSettings
 from stochpop.data.demo import demo_country
 from stochpop.data.errors import DataError
+from stochpop.data.wpp import WORLD_FOLDER, countries_named
 from stochpop.run.inputs import build_components
 from stochpop.run.spec import SpecError, parse_spec
 
@@ -243,11 +242,15 @@ def test_world_prior_for_norway_is_demographically_sane(wpp, norway):
     assert source["normal_tfr_95"] == pytest.approx(source["tfr_95"], rel=0.05)
 
 
-def test_spec_long_run_world_names_the_shared_wpp_folder(shared_data):
-    spec = parse_spec('[fertility]\nlong_run = "world"\n[projection]\njump_off = 2025')
-    fertility = build_components(spec, demo_country())["fertility"]
+def test_spec_world_options_name_the_shared_wpp_folder(shared_data):
+    spec = parse_spec(
+        '[fertility]\nlong_run = "world"\n[mortality]\ndrift = "world"\n[projection]\njump_off = 2025'
+    )
+    components = build_components(spec, demo_country())
+    fertility, mortality = components["fertility"], components["mortality"]
     assert isinstance(fertility, FertilityModel)
     assert fertility.long_run_world == str(shared_data / WORLD_FOLDER)
+    assert (mortality.drift, mortality.drift_world) == ("world", str(shared_data / WORLD_FOLDER))
     default = build_components(parse_spec(""), demo_country())["fertility"]
     assert isinstance(default, FertilityModel) and default.long_run_world is None
 

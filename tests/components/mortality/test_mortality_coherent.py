@@ -4,6 +4,7 @@ recovery test fits simulated data."""
 
 import json
 import warnings
+from dataclasses import replace
 
 import jax
 import numpy as np
@@ -12,10 +13,17 @@ import xarray as xr
 
 from stochpop.components import mortality as M
 from stochpop.components.fitting import Diagnostics, constant_values, read_diagnostics
+from stochpop.components.mortality.world_drift import (
+    DriftVariation,
+    departure_variance,
+    fit_drift_variation,
+    read_world_e0,
+)
 from stochpop.components.posterior import load_posterior, save_posterior
 from stochpop.components.registry import component_from_posterior
 from stochpop.components.settings import FitSettings
 from stochpop.conventions import SEXES
+from stochpop.data.wpp import WORLD_FOLDER, countries_named
 
 LAST_FIT_YEAR = 2017
 FORECAST_YEARS = np.arange(LAST_FIT_YEAR + 1, 2101)
@@ -148,14 +156,22 @@ def test_forecast_rejects_fitted_years(coherent, norway_fit):
 
 
 @pytest.mark.slow
-def test_component_rebuilt_from_its_fit(norway):
+def test_component_rebuilt_from_its_fit(norway, shared_data):
     # options of NumPy types (as a spec's years may come) are stored as plain JSON and read back equal
     component = M.CoherentLeeCarter(
-        n_product=1, last_year=np.int64(LAST_FIT_YEAR), nu=None, likelihood="poisson", jump_off="observed"
+        n_product=1,
+        last_year=np.int64(LAST_FIT_YEAR),
+        nu=None,
+        likelihood="poisson",
+        jump_off="observed",
+        drift="world",
+        drift_world=str(shared_data / WORLD_FOLDER),
     )
     idata = component.fit(norway, FitSettings(method="svi", svi_steps=20, svi_draws=20))
     assert idata.posterior.attrs["model"] == "CoherentLeeCarter"
     assert json.loads(idata.posterior.attrs["options"])["last_year"] == LAST_FIT_YEAR
+    variation = DriftVariation.from_json(idata.posterior.attrs["drift_variation"])
+    assert variation.last_year == LAST_FIT_YEAR and variation.countries > 100
     rebuilt = component_from_posterior(idata)
     assert rebuilt == component and hash(rebuilt) == hash(component)
     shares = rebuilt.posterior_predictive_check(idata, n_draws=10)
@@ -179,6 +195,30 @@ def test_random_walk_ratios_hold_the_gap_and_widen_it_linearly(norway):
     assert abs(k_r.mean(0) - start.mean()).max() < 4 * np.sqrt(k_r.var(0) / k_r.shape[0]).max()
     growth = (k_r[:, 1].var() - k_r[:, 0].var()) / 30
     assert growth == pytest.approx(tau2, rel=0.15)
+
+
+def test_world_drift_adds_the_world_departures_to_e0(coherent, norway_fit, shared_data):
+    """drift="world" on the same fit and keys: the ratio indices are untouched, two-sex e0 keeps its median
+    and departs from the constant-drift paths by the drift part of the world's departure variance in the
+    first year; ten years on by less but at least half of it (the floor on losses takes ~10%, and a
+    departure fixed in index units moves e0 less as mortality falls: e0 is concave in k)."""
+    e0 = read_world_e0(shared_data / WORLD_FOLDER)
+    variation = fit_drift_variation(e0, LAST_FIT_YEAR, exclude=countries_named(e0, "Norway"))
+    idata = norway_fit.copy()
+    idata.posterior.attrs = {**norway_fit.posterior.attrs, "drift_variation": variation.to_json()}
+    world = replace(coherent, drift="world", drift_world=str(shared_data / WORLD_FOLDER))
+    years, key = [LAST_FIT_YEAR + 1, LAST_FIT_YEAR + 10], jax.random.PRNGKey(3)
+    constant_drivers = coherent.drivers(idata, years, 4000, key)
+    world_drivers = world.drivers(idata, years, 4000, key)
+    np.testing.assert_array_equal(constant_drivers.series["k_r"], world_drivers.series["k_r"])
+    constant = coherent.forecast(idata, years, 4000, key)["e0"].mean("sex")
+    moved = world.forecast(idata, years, 4000, key)["e0"].mean("sex")
+    window = LAST_FIT_YEAR - coherent.first_year
+    for h, year, share in zip((1, 10), years, ((0.85, 1.15), (0.5, 0.9)), strict=True):
+        expected = departure_variance(0.0, variation.sd, variation.persistence, h, window)
+        difference = (moved - constant).sel(year=year)
+        assert share[0] < float(difference.var()) / expected < share[1]
+        assert abs(float(moved.sel(year=year).median() - constant.sel(year=year).median())) < 0.25
 
 
 # ---------------------------------------------------------------------------------------------------
