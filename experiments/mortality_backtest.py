@@ -33,6 +33,7 @@ from stochpop.backtest.mortality import (
 from stochpop.backtest.scores import pooled
 from stochpop.components.settings import FitSettings
 from stochpop.data.norway import MISSING_SHARED_DATA, load_country, shared_data_dir
+from stochpop.data.wpp import shared_world_folder
 from stochpop.outputs.quantiles import tidy
 from stochpop.run.spec import jump_off_years
 
@@ -53,6 +54,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--jump-off-mode", choices=("fitted", "observed"), help="coherent model's jump_off")
     parser.add_argument("--likelihood", choices=("negbin", "poisson"), help="coherent model's likelihood")
     parser.add_argument("--ratio", choices=("stationary", "walk"), help="coherent model's ratio indices")
+    parser.add_argument("--drift", choices=("constant", "world"), help="coherent model's drift")
     parser.add_argument("--n-product", type=int, help="coherent model's random-walk components")
     parser.add_argument("--n-ratio", type=int, help="coherent model's AR(1) components")
     parser.add_argument("--seed", type=int, default=0)
@@ -117,6 +119,8 @@ def main() -> None:
             "n_product": args.n_product,
             "n_ratio": args.n_ratio,
             "ratio": args.ratio,
+            "drift": args.drift,
+            "drift_world": str(shared_world_folder()) if args.drift == "world" else None,
         }.items()
         if value is not None
     }
