@@ -103,9 +103,9 @@ class CoherentLeeCarter:
       also moves as it has in the high-life-expectancy countries of UN WPP (`world_drift`): each path's
       first product index departs from its trend by a path of `drift_departures`, converted from e0
       years to index units by the jump-off's d e0 / d k_p1 (`forecast.e0_sensitivity`), never turning
-      the path's trend gain in e0 into a loss. The variation
-      is learnt at fit time from the WPP world folder `drift_world` on years up to the last fitted one,
-      without the country itself, and stored in the posterior's attrs ("drift_variation").
+      the path's trend gain in e0 into a loss. The variation is learnt at fit time from the WPP world
+      folder `drift_world` on years up to the last fitted one, without the country itself, and stored in
+      the posterior's attrs ("drift_variation").
     """
 
     name: str = "mortality"
@@ -194,7 +194,7 @@ class CoherentLeeCarter:
 
     def _drift_attrs(self, data: CountryData, last_year: int) -> dict[str, str]:
         """{"drift_variation": JSON of `fit_drift_variation` up to last_year} for drift "world", else {}."""
-        if self.drift_world is None or self.drift == "constant":
+        if self.drift == "constant" or self.drift_world is None:
             return {}
         e0 = read_world_e0(self.drift_world)
         variation = fit_drift_variation(e0, last_year, exclude=countries_named(e0, data.name))
