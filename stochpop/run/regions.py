@@ -15,6 +15,7 @@ The parts are fitted on Norway's regional data of the event years `regions.first
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import arviz as az
@@ -89,11 +90,23 @@ def parts(spec: Spec) -> tuple[str, ...]:
     return ("fertility_levels", "mortality_levels", "international", "internal", *municipal, *labour)
 
 
+def regional_settings(spec: Spec, settings: FitSettings) -> FitSettings:
+    """`settings` with the warm-up and kept draws per chain that [regions] sets, where it sets them."""
+    regions = spec.regions
+    return replace(
+        settings,
+        warmup=settings.warmup if regions.warmup is None else regions.warmup,
+        samples=settings.samples if regions.samples is None else regions.samples,
+    )
+
+
 def fit_regions(
     spec: Spec, data: CountryData, files: dict[str, Path], settings: FitSettings, log: Log = print
 ) -> dict[str, dict[str, object]]:
-    """Fit the spec's regional parts (module docstring), save each posterior into `files` (part -> file)
-    as it finishes, and return each fit's seconds and diagnostics (for fits.json)."""
+    """Fit the spec's regional parts (module docstring) with `settings` or the spec's own [regions] warm-up
+    and draws (`regional_settings`), save each posterior into `files` (part -> file) as it finishes, and
+    return each fit's seconds and diagnostics (for fits.json)."""
+    settings = regional_settings(spec, settings)
     folder = regional_folder(spec)
     years = fitted_years(spec)
     jump_off = spec.projection.jump_off

@@ -74,6 +74,8 @@
     unemployment = "u.csv"   # a scenario: CSV of region, year, change (percentage points); it shifts net
                              # internal migration by the labour panel's effect (`regions.labour_panel`),
                              # county division only; relative to the spec file
+    warmup = 500             # NUTS warm-up and kept draws per chain of the regional fits (default:
+    samples = 500            # [fit]'s); the internal-migration fit's memory grows ~10 MB an iteration
 
     [backtest]               # `stochpop backtest`: refit and project from past jump-offs, score
     jump_offs = "1990:2018:2"  # first:last:step (last included), or one year "2016"
@@ -190,7 +192,8 @@ class RegionsSpec:
     """[regions]: the region axis ("none", "county", "ba", "table" of municipalities), its table, the
     regional data folder, the first fitted event year, internal migration ("M" model, "K" held, "0" none;
     SSB's internal-migration letter), the municipal breakdown, the years of the probability tables, an
-    unemployment scenario (CSV)."""
+    unemployment scenario (CSV), and the NUTS warm-up and kept draws per chain of the regional fits (None:
+    [fit]'s; `regional_settings`)."""
 
     division: str = "none"
     table: str | None = None
@@ -200,6 +203,8 @@ class RegionsSpec:
     municipalities: bool = False
     probability_years: tuple[int, ...] = ()
     unemployment: str | None = None
+    warmup: int | None = None
+    samples: int | None = None
 
 
 @dataclass(frozen=True)
@@ -292,6 +297,8 @@ AT_LEAST = {
     ("backtest", "window"): 3,
     ("backtest", "paths"): 10,
     ("backtest", "restart_rhat"): 0,
+    ("regions", "warmup"): 1,
+    ("regions", "samples"): 1,
 }
 PROBABILITIES = {
     ("fit", "target_accept"),

@@ -5,6 +5,7 @@ import pytest
 from stochpop.cli import main
 from stochpop.data.demo import demo_country
 from stochpop.run.inputs import build_components
+from stochpop.run.regions import regional_settings
 from stochpop.run.spec import SpecError, load_spec, parse_spec, spec_from_dict, spec_to_dict
 
 
@@ -76,3 +77,12 @@ def test_run_with_bad_spec_fails_cleanly(tmp_path, capsys):
     assert main(["run", str(spec), "--out", str(out)]) == 2
     assert "projection.horizon: must be at least 1" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_regions_may_set_their_own_sampler_draws():
+    spec = parse_spec("[fit]\nwarmup = 900\nsamples = 800\n[regions]\nsamples = 300\n")
+    settings = regional_settings(spec, spec.fit)
+    assert (settings.warmup, settings.samples, settings.chains) == (900, 300, spec.fit.chains)
+    assert regional_settings(parse_spec(""), spec.fit) == spec.fit
+    with pytest.raises(SpecError, match=r"regions.warmup: must be at least 1"):
+        parse_spec("[regions]\nwarmup = 0\n", "bad.toml")
