@@ -16,15 +16,13 @@ section compares these widths with the model's interval widths in the Norway bac
 """
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from stochpop.components.mortality.world_drift import e0_departures
-from stochpop.data.norway import MISSING_SHARED_DATA, shared_data_dir
-from stochpop.data.wpp import read_wpp_countries
+from stochpop.data.wpp import read_wpp_countries, shared_world_folder
 
 NORWAY = 578
 TFR_POST_TRANSITION = (2.1, 2.6)
@@ -67,10 +65,7 @@ def spread(values: xr.DataArray) -> dict[str, float]:
 
 def main() -> None:
     args = arguments()
-    root = shared_data_dir()
-    if root is None:
-        raise SystemExit(MISSING_SHARED_DATA)
-    world = Path(root) / "wpp2024_world"
+    world = shared_world_folder()
     locations = world / "UNlocations.txt"
     tfr = read_wpp_countries(world / "tfr.txt", locations)
     e0 = {sex: read_wpp_countries(world / file, locations) for sex, file in E0_FILES.items()}

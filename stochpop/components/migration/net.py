@@ -49,7 +49,7 @@ from stochpop.components.randomness import Paths, path_keys, path_shocks, poster
 from stochpop.components.settings import DEFAULT_FIT_SETTINGS, FitSettings
 from stochpop.conventions import SEXES
 from stochpop.data.container import CountryData
-from stochpop.data.norway import shared_data_dir
+from stochpop.data.wpp import shared_world_folder
 
 Array = jax.Array
 
@@ -89,10 +89,7 @@ class NetMigrationModel:
         """The folder of WPP's world files that the shifting level's priors are learnt from."""
         if self.long_record is not None:
             return Path(self.long_record)
-        root = shared_data_dir()
-        if root is None:
-            raise ValueError("level 'shifting' needs long_record: no shared data folder holds wpp2024_world")
-        return root / "wpp2024_world"
+        return shared_world_folder()
 
     def observations(self, data: CountryData) -> xr.DataArray:
         """The residual net migration (year, sex, age) persons that `fit` uses."""
