@@ -56,7 +56,6 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 import xarray as xr
-from jax.scipy.special import logsumexp
 from numpyro import handlers
 from scipy.special import betaincinv
 
@@ -102,6 +101,9 @@ FATHER_SHARE_CONCENTRATION: float = 24.0
 A stated choice: SSB's own long-run assumptions move group 1 from "much lower" up to 50% and group 2 from
 "a very high level" down to 80% (ch. 3.4, Figure 3.34), steps of about 10-20 points; a 95% band of about
 +-20 points spans steps of that size in either direction."""
+MAX_LOG_GROWTH: float = 5.0
+"""Cap on lambda (t0 - t) for the fitted years before t0: binding only at lambda > 5 / 13 = 0.38 (7.7 prior
+sds), so it changes nothing the posterior can reach; it keeps the sampler's first steps finite."""
 MODEL_SCALARS: tuple[str, ...] = (
     "deviation_scale",
     "convergence_rate",
@@ -150,18 +152,34 @@ def group_fertility_model(
     sigma = numpyro.sample("noise_sd", dist.HalfNormal(NOISE_SD))
     offset = numpyro.sample("proxy_offset", dist.Normal(0.0, PROXY_OFFSET_SD))
 
-    # log-sum-exp keeps the fit finite where the sampler starts far out (levels of hundreds on the log scale)
-    at_years = log_relative[None] * jnp.exp(-rate * year_offset)[:, None, None]
-    log_fitted = logsumexp(at_years, axis=(1, 2), b=mix)
+    # logs of weighted sums, shifted by the largest term: finite where the sampler starts far out
+    at_years = (log_relative[None] * _shrink(rate, year_offset)[:, None, None]).reshape(mix.shape[0], -1)
+    log_fitted = _log_weighted_sum(at_years, mix.reshape(mix.shape[0], -1))
     numpyro.deterministic("ratio_fitted", jnp.exp(log_fitted))
     numpyro.sample("log_ratio", dist.Normal(log_fitted + offset * proxy, sigma).to_event(1), obs=log_ratio)
-    at_births = log_relative * jnp.exp(-rate * birth_offset)
-    log_births = logsumexp(at_births, axis=(1, 2), b=birth_rows * birth_women)
-    log_all = logsumexp(jnp.append(at_births.ravel(), 0.0), b=jnp.append(birth_women.ravel(), birth_rest))
-    numpyro.deterministic("share_fitted", jnp.exp(log_births - log_all))
+    at_births = jnp.append((log_relative * _shrink(rate, birth_offset)).ravel(), 0.0)
+    women = jnp.append(birth_women.ravel(), birth_rest)
+    rows = jnp.concatenate(
+        [birth_rows.reshape(birth_rows.shape[0], -1), jnp.zeros((birth_rows.shape[0], 1))], 1
+    )
+    log_share = _log_weighted_sum(at_births, rows * women) - _log_weighted_sum(at_births, women)
+    numpyro.deterministic("share_fitted", jnp.exp(log_share))
     share_sigma = numpyro.sample("share_noise_sd", dist.HalfNormal(SHARE_NOISE_SD))
     spread = jnp.sqrt(share_sigma**2 + birth_sd**2)
-    numpyro.sample("log_shares", dist.Normal(log_births - log_all, spread).to_event(1), obs=log_shares)
+    numpyro.sample("log_shares", dist.Normal(log_share, spread).to_event(1), obs=log_shares)
+
+
+def _shrink(rate: Array, offset: Array) -> Array:
+    """exp(-lambda (t - t0)), its exponent capped at `MAX_LOG_GROWTH` (fitted years before t0)."""
+    return jnp.exp(jnp.minimum(-rate * offset, MAX_LOG_GROWTH))
+
+
+def _log_weighted_sum(log_values: Array, weights: Array) -> Array:
+    """log sum_k w_k exp(v_k) over the last axis (v broadcasting against w >= 0), shifted by the largest v
+    of positive weight."""
+    weighted = jnp.where(weights > 0, log_values, -jnp.inf)
+    top = jax.lax.stop_gradient(weighted.max(-1, keepdims=True))
+    return jnp.log((weights * jnp.exp(weighted - top)).sum(-1)) + top[..., 0]
 
 
 def fit_fertility_data(data: FertilityData, settings: FitSettings = DEFAULT_FIT_SETTINGS) -> az.InferenceData:
