@@ -203,6 +203,25 @@ class ShareData:
     registered_immigrant: tuple[np.ndarray, np.ndarray | None]
     registered_region: tuple[np.ndarray, np.ndarray | None]
 
+    def rows(self) -> tuple[np.ndarray, ...]:
+        """Each observation's rows into `years`, in `OBSERVATIONS` order."""
+        return tuple(getattr(self, field)[0] for field in OBSERVATIONS)
+
+    def observed(self) -> np.ndarray | None:
+        """All observed log ratios as one vector (the model's `observed` site), None if any is missing."""
+        values = [getattr(self, field)[1] for field in OBSERVATIONS]
+        return None if any(v is None for v in values) else np.concatenate([np.ravel(v) for v in values])
+
+    def with_observed(self, vector: np.ndarray) -> "ShareData":
+        """This layout with the log ratios of one `observed` vector (e.g. simulated by the model)."""
+        sizes = [
+            rows.size * (2 if field == "reconstruction" else 1)
+            for field, rows in zip(OBSERVATIONS, self.rows(), strict=True)
+        ]
+        parts = np.split(np.asarray(vector), np.cumsum(sizes)[:-1])
+        parts[0] = parts[0].reshape(-1, 2)
+        return ShareData(self.years, *zip(self.rows(), parts, strict=True))
+
 
 def _rows(years: np.ndarray, observed: np.ndarray) -> np.ndarray:
     if not np.isin(observed, years).all():
@@ -255,11 +274,10 @@ SCALARS = ("long_run_mean", "persistence", "shock_scale", "total_sd", "total_bia
 """The parameters the fit is diagnosed on (with `state`)."""
 
 
-OBSERVED: tuple[str, ...] = (
-    "reconstructed_ratio", "total_ratio", "citizenship_ratio", "registered_immigrant_ratio",
-    "registered_region_ratio",
+OBSERVATIONS: tuple[str, ...] = (
+    "reconstruction", "total", "citizenship", "registered_immigrant", "registered_region"
 )  # fmt: skip
-"""The model's observed sites, in `ShareData` order."""
+"""The observations of `ShareData`, in the order of the model's `observed` vector."""
 
 
 def ar1_states(start: Array, mu: Array, phi: Array, shocks: Array) -> Array:
@@ -288,19 +306,32 @@ def states_and_shares(start: Array, mu: Array, phi: Array, scale: Array, z: Arra
 
 
 @jax.jit
-def observation_means(x: Array, rows: tuple[Array, ...]) -> tuple[Array, ...]:
-    """The model's means of the observed log ratios before biases, given x (n, 3) and each observation's
-    year rows (`ShareData` order): log(A_g / A_3) (R, 2); -log(1 - p_0) (R,); log(p_0 / (1 - p_0)) at the
-    citizenship and at the registered rows; log((p_1 + p_2) / p_3) (N,)."""
+def observation_model(
+    x: Array, total_sd: Array, citizenship_bias: Array, total_bias: Array, rows: tuple[Array, ...]
+) -> tuple[Array, Array]:
+    """Means and sds of the observed vector (`ShareData.observed`) given x (n, 3), the fitted error sd and
+    biases, and each observation's rows (`OBSERVATIONS` order): log(A_g / A_3) (R x 2, sd
+    `RECONSTRUCTION_SD`); log c - log(1 - p_0) (R, `total_sd`); log(p_0 / (1 - p_0)) + b at the citizenship
+    rows (`CITIZENSHIP_SD`) and at the registered rows (`REGISTERED_SD`); log((p_1 + p_2) / p_3) (N,
+    `REGISTERED_SD`)."""
     odds = immigrant_log_odds(x)
     reconstruction, total, citizenship, registered, region = rows
-    return (
-        x[reconstruction, 1:],
-        jax.nn.softplus(odds[total]),
-        odds[citizenship],
+    means = (
+        x[reconstruction, 1:].ravel(),
+        jax.nn.softplus(odds[total]) + total_bias,
+        odds[citizenship] + citizenship_bias,
         odds[registered],
         logsumexp(x[region, 1:], -1),
     )
+    sds: tuple[float | Array, ...] = (
+        RECONSTRUCTION_SD,
+        total_sd,
+        CITIZENSHIP_SD,
+        REGISTERED_SD,
+        REGISTERED_SD,
+    )
+    sd = jnp.concatenate([jnp.full(m.shape, s) for m, s in zip(means, sds, strict=True)])
+    return jnp.concatenate(means), sd
 
 
 def immigration_share_model(data: ShareData) -> None:
@@ -321,14 +352,9 @@ def immigration_share_model(data: ShareData) -> None:
     total_sd = numpyro.sample("total_sd", dist.HalfNormal(ERROR_SD_PRIOR))
     bias = numpyro.sample("citizenship_bias", dist.Normal(0.0, BIAS_SD))
     total_bias = numpyro.sample("total_bias", dist.Normal(0.0, TOTAL_BIAS_SD))
-    observations = (
-        data.reconstruction, data.total, data.citizenship, data.registered_immigrant, data.registered_region
-    )  # fmt: skip
-    means = observation_means(x, tuple(jnp.asarray(rows) for rows, _ in observations))
-    offsets = (0.0, total_bias, bias, 0.0, 0.0)
-    sds = (RECONSTRUCTION_SD, total_sd, CITIZENSHIP_SD, REGISTERED_SD, REGISTERED_SD)
-    for name, mean, offset, sd, (_, values) in zip(OBSERVED, means, offsets, sds, observations, strict=True):
-        numpyro.sample(name, dist.Normal(mean + offset, sd).to_event(mean.ndim), obs=values)
+    rows = tuple(jnp.asarray(r) for r in data.rows())
+    mean, sd = observation_model(x, total_sd, bias, total_bias, rows)
+    numpyro.sample("observed", dist.Normal(mean, sd).to_event(1), obs=data.observed())
 
 
 def simulate_ratios(start: Array, mu: Array, phi: Array, scale: Array, n_steps: int, key: Array) -> Array:
