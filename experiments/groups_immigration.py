@@ -4,7 +4,7 @@ model and every approximation) fitted on Norway's registered data.
 Prints:
 * the reconstruction of arrivals by country group 2006-2021 (stock change + emigrations + deaths) beside
   Eurostat's total immigration;
-* the fit (NUTS 2 x 1000 after 800 warmup, target acceptance 0.95): time and diagnostics; medians and
+* the fit (NUTS 2 x 2500 after 1000 warmup, target acceptance 0.98): time and diagnostics; medians and
   80% intervals of the parameters; the fitted shares by kind in selected years;
 * the check against the registered figures: 95% intervals of the immigrants' share of all immigration
   (IMDi 2013, 2014), of the non-immigrants' share in 2017 (SSB: 7 490 of 56 400), of groups 1 + 2 over
@@ -32,7 +32,7 @@ from stochpop.groups import immigration as im
 from stochpop.groups.registered import load_registered
 from stochpop.groups.ssb2018 import NON_IMMIGRANT_IMMIGRATION, along
 
-SETTINGS = FitSettings(chains=2, warmup=800, samples=1000, target_accept=0.95, seed=0)
+SETTINGS = FitSettings(chains=2, warmup=1000, samples=2500, target_accept=0.98, seed=0)
 SHOWN_YEARS = (2006, 2010, 2014, 2016, 2021)
 PATH_YEARS = (2025, 2040, 2060, 2100)
 FLAT_TOTAL = 50_000.0
