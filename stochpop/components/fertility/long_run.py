@@ -306,4 +306,3 @@ def read_world_fertility(folder: str | Path) -> tuple[xr.DataArray, xr.DataArray
         read_wpp_countries(folder / "tfr.txt", locations),
         read_wpp_countries(folder / "births.txt", locations),
     )
-
