@@ -470,6 +470,7 @@ def fit_internal(data: InternalData, horizon: int, settings: FitSettings | None 
             },
             check=["mu", "log_schedule", "log_out", "log_attraction", "sigma_net", "cv"],
             attrs={"component": "internal migration"},
+            parallel_chains=False,  # in parallel its memory grew ~10 MB an iteration (issue #15)
         )
 
 
