@@ -62,11 +62,12 @@ def test_fit_matches_conjugate_posterior(method):
 def test_chains_one_at_a_time_draw_as_in_parallel():
     settings = FitSettings(warmup=200, samples=1000)
     one_at_a_time = fit_model(normal_mean, {"y": Y}, settings, {}, {}, {}, parallel_chains=False)
-    mu = one_at_a_time.posterior["mu"].values
+    mu = one_at_a_time["posterior"]["mu"].values
     assert mu.shape == (2, 1000) and not np.allclose(mu[0], mu[1])
-    assert read_diagnostics(one_at_a_time).ok
+    diagnostics = read_diagnostics(one_at_a_time)
+    assert diagnostics is not None and diagnostics.ok
     if jax.local_device_count() >= settings.chains:  # else both run numpyro's "sequential" chains
-        np.testing.assert_allclose(mu, fit(settings).posterior["mu"].values, rtol=1e-6)
+        np.testing.assert_allclose(mu, fit(settings)["posterior"]["mu"].values, rtol=1e-6)
 
 
 def test_short_fit_warns_loudly():
