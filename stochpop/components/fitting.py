@@ -140,7 +140,8 @@ def fit_model(
             progress_bar=settings.progress_bar,
         )
         mcmc.run(key, **model_kwargs)
-        idata = az.from_numpyro(mcmc, coords=coords, dims=dims)
+        # no log_likelihood group: nothing reads it, and it costs a vectorised model pass per fit
+        idata = az.from_numpyro(mcmc, coords=coords, dims=dims, log_likelihood=False)
         diagnostics = diagnose(idata, check)
         idata["posterior"].attrs["diagnostics"] = json.dumps(asdict(diagnostics))
         if not diagnostics.ok:

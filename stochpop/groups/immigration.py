@@ -391,18 +391,16 @@ def fit_group_immigration(
         coords={"kind": list(KINDS), "sex": list(SEXES), "age": np.arange(N_AGES)},
         dims=("kind", "sex", "age"),
     )
-    # no log_likelihood group: it would cost a vectorised model pass (and its compilation) per fit
-    with az.rc_context(rc={"data.log_likelihood": False}):
-        return fit_model(
-            immigration_share_model,
-            {"data": data},
-            settings,
-            coords,
-            dims,
-            {"year": xr.DataArray(data.years, dims="year"), "schedule": schedule},
-            check=[*SCALARS, "state"],
-            attrs={"component": "group immigration"},
-        )
+    return fit_model(
+        immigration_share_model,
+        {"data": data},
+        settings,
+        coords,
+        dims,
+        {"year": xr.DataArray(data.years, dims="year"), "schedule": schedule},
+        check=[*SCALARS, "state"],
+        attrs={"component": "group immigration"},
+    )
 
 
 def _draws(posterior: xr.Dataset, name: str) -> np.ndarray:

@@ -168,8 +168,7 @@ class CoherentLeeCarter:
         `posterior_predictive_check`.
         """
         window = fit_window(data, self.first_year, self.last_year)
-        # no log_likelihood group: it would cost a vectorised model pass and ~90 MB per fit
-        with jax.enable_x64(True), az.rc_context(rc={"data.log_likelihood": False}):
+        with jax.enable_x64(True):
             inputs = self.model_inputs(window)
             coords = {
                 "age": window.ages,
