@@ -29,7 +29,7 @@ from stochpop.components.migration.shocks import (
     learn_level_shift_prior,
     record_rates,
 )
-from stochpop.components.processes import level_shift_log_likelihood
+from stochpop.components.processes import level_shift_log_likelihood, level_shift_paths
 from stochpop.data.wpp import shared_world_folder
 
 WINDOW = 25
@@ -144,13 +144,13 @@ def simulate(fits: pd.DataFrame, factor: float, seed: int = 0) -> np.ndarray:
     z = rng.standard_normal((n, PATHS))
     future = future_level_scale(col["tau"], col["median"], col["carryover"], col["change_sd"], z)
     scale = factor * future
-    level, deviation = state[:, 0], state[:, 1]
-    out = np.empty((n, HORIZON, PATHS))
-    for h in range(HORIZON):
-        level = col["m"] + col["rho"] * (level - col["m"]) + scale * rng.standard_normal((n, PATHS))
-        deviation = col["phi"] * deviation + col["sigma"] * rng.standard_normal((n, PATHS))
-        out[:, h] = level + deviation
-    return out
+    shocks = rng.standard_normal((HORIZON, 2, n, PATHS))  # per year: the level's, then the deviation's
+    with jax.enable_x64(True):
+        rates = level_shift_paths(
+            state[:, 0], state[:, 1], col["m"], col["rho"], scale, col["phi"], col["sigma"],
+            shocks[:, 0], shocks[:, 1],
+        )  # fmt: skip
+    return np.moveaxis(np.asarray(rates), 0, 1)
 
 
 def held(fits: pd.DataFrame, outcomes: np.ndarray, factor: float, level: float) -> np.ndarray:
