@@ -199,16 +199,20 @@ def _minus(total: Array, term: Array | None) -> Array:
     return total if term is None else total - term
 
 
-def project_year(
-    population: Array, rates: Rates, config: KernelConfig = DEFAULT_CONFIG
-) -> tuple[Array, Flows]:
-    """Population on 1 January (..., 2, A) -> population a year later, and the year's `Flows` (the order
-    of the year's events: the module docstring)."""
+def aged_with_births(population: Array, rates: Rates, config: KernelConfig) -> tuple[Array, Array, Array]:
+    """Steps 1-2 of the year: births by the mother's cell (..., 2), births by the cell they are born into
+    (..., 2), and the population aged one year with the newborns at age 0 (..., 2, A)."""
     by_mother = births(population, rates.fertility, config)
     newborns = by_mother if rates.birth_destination is None else born_into(by_mother, rates.birth_destination)
-    aged = age_one_year(population, newborns, jnp)
-    mask = migration_mask(config, population.dtype)
+    return by_mother, newborns, age_one_year(population, newborns, jnp)
 
+
+def exit_probabilities(
+    rates: Rates, config: KernelConfig, mask: Array | float
+) -> tuple[Array, Array | None, Array | None]:
+    """The year's probabilities of dying, emigrating and moving out (None where the rates have no such
+    flow), on the aged population by age at end of year, migration masked by `mask`
+    (`migration_mask`); competing exits scaled so that together they never exceed 1."""
     # Absent rates are skipped rather than computed as zeros: XLA keeps `x * 0` and `x - 0` (NaN and signed
     # zero semantics), and every extra term costs a pass over the state.
     q = death_probability(rates.mortality, config)
@@ -220,6 +224,18 @@ def project_year(
         q = q * scale
         e = None if e is None else e * scale
         o = None if o is None else o * scale
+    return q, e, o
+
+
+def project_year(
+    population: Array, rates: Rates, config: KernelConfig = DEFAULT_CONFIG
+) -> tuple[Array, Flows]:
+    """Population on 1 January (..., 2, A) -> population a year later, and the year's `Flows` (the order
+    of the year's events: the module docstring)."""
+    by_mother, newborns, aged = aged_with_births(population, rates, config)
+    mask = migration_mask(config, population.dtype)
+
+    q, e, o = exit_probabilities(rates, config, mask)
     deaths = q * aged
     emigrations = None if e is None else e * aged
     moved_out = None if o is None else o * aged
@@ -275,20 +291,24 @@ def sum_over_age(flows: Flows) -> Flows:
     )
 
 
-@partial(jax.jit, static_argnames=("rates_fn", "config", "flows_by_age", "observe"))
+@partial(jax.jit, static_argnames=("rates_fn", "config", "flows_by_age", "observe", "rates_see_population"))
 def project(
     population: Array,
     inputs: Any,
-    rates_fn: Callable[[Any], Rates] | None = None,
+    rates_fn: Callable[..., Rates] | None = None,
     config: KernelConfig = DEFAULT_CONFIG,
     flows_by_age: bool = False,
     observe: Callable[[Array, Array, Flows, Any], Any] | None = None,
+    rates_see_population: bool = False,
 ) -> Any:
     """Project `population` (..., 2, A) over the years of `inputs`, whose pytree leaves lead with year.
 
     `inputs` are `Rates` (each leaf (years, ...)), or, with `rates_fn`, any low-dimensional per-year pytree
     that `rates_fn` turns into `Rates` inside the scan (e.g. Lee-Carter indices per path), so full rate
-    arrays never sit in memory. Compiled once per shape and set of functions (`jit`). Returns populations
+    arrays never sit in memory. With `rates_see_population`, `rates_fn(x, population)` also gets the
+    year's 1 January population (..., 2, A): rates that depend on the state, e.g. flows set to make the
+    sum over cells follow a given total, or fertility normalised over the cells' women. Compiled once per
+    shape and set of functions (`jit`). Returns populations
     at the end of each year (years, ..., 2, A) and the stacked `Flows`, by sex (years, ..., 2) or, with
     `flows_by_age`, by sex and age (years, ..., 2, A).
 
@@ -297,6 +317,8 @@ def project(
     year's input, returns any pytree, and `project` returns those stacked over years (e.g. indicators
     computed inside the scan).
     """
+    if rates_see_population and rates_fn is None:
+        raise ValueError("rates_see_population needs a rates_fn(x, population)")
     to_rates = rates_fn if rates_fn is not None else (lambda x: x)
 
     def kept(pop: Array, following: Array, flows: Flows, x: Any) -> Any:
@@ -305,7 +327,8 @@ def project(
         return following, flows if flows_by_age else sum_over_age(flows)
 
     def step(pop: Array, x: Any) -> tuple[Array, Any]:
-        following, flows = project_year(pop, to_rates(x), config)
+        rates = to_rates(x, pop) if rates_see_population else to_rates(x)
+        following, flows = project_year(pop, rates, config)
         return following, kept(pop, following, flows, x)
 
     return jax.lax.scan(step, population, inputs)[1]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from reference_kernel import project_cells_one_path, project_one_path
 
-from stochpop.projection.kernel import KernelConfig, Rates, Transfers, project
+from stochpop.projection.kernel import KernelConfig, Rates, Transfers, project, project_year
 
 YEARS, PATHS, AGES = 12, 5, 120
 
@@ -237,6 +237,29 @@ def test_rates_generated_inside_scan_equal_rates_as_inputs():
             Rates(fertility=jnp.broadcast_to(fert, (YEARS, PATHS, 35)), mortality=jnp.asarray(mortality)),
         )
     np.testing.assert_allclose(inside, outside, rtol=1e-12)
+
+
+def test_rates_that_see_the_population_follow_it_year_by_year():
+    """With `rates_see_population`, each year's rates are computed from that year's 1 January population:
+    the scan equals a loop of `project_year` that computes them from the state it has reached."""
+    rng = np.random.default_rng(7)
+    inputs = random_inputs(rng)
+    pop, fert, mort = inputs["pop"], inputs["fertility"], inputs["mortality"]
+    share = rng.uniform(0.0, 0.02, size=YEARS)
+
+    def rates_fn(x, population):
+        # immigration proportional to each path's 1 January population: a flow the inputs alone cannot give
+        return Rates(fertility=x["fert"], mortality=x["mort"], immigration=x["share"] * population)
+
+    with jax.enable_x64(True):
+        x = {"fert": jnp.asarray(fert), "mort": jnp.asarray(mort), "share": jnp.asarray(share)}
+        scanned, _ = project(jnp.asarray(pop), x, rates_fn=rates_fn, rates_see_population=True)
+        state, looped = jnp.asarray(pop), []
+        for t in range(YEARS):
+            year = Rates(fertility=x["fert"][t], mortality=x["mort"][t], immigration=share[t] * state)
+            state, _ = project_year(state, year)
+            looped.append(state)
+    np.testing.assert_allclose(scanned, np.stack(looped), rtol=1e-12)
 
 
 def test_observe_keeps_what_it_is_given_of_each_year():
