@@ -1,6 +1,6 @@
-"""Fit the grouped emigration model (`stochpop.groups.emigration`) to Norway's registered emigration and
-print the posterior (medians and 80% intervals), its fit to the registered aggregates (95% predictive
-intervals) and the probabilities of 2018 by kind of cell.
+"""Fit the grouped emigration model (`stochpop.groups.emigration`) to Norway's registered emigration
+(`stochpop.groups.emigration_data`) and print the posterior (medians and 80% intervals), its fit to the
+registered aggregates (95% predictive intervals) and the probabilities of 2018 by kind of cell.
 
 Usage: python experiments/groups_emigration.py [warmup samples chains]   (default 600 600 2)
 """
@@ -14,7 +14,7 @@ import numpy as np
 from stochpop.components.fitting import interval_share, read_diagnostics
 from stochpop.components.settings import FitSettings
 from stochpop.data.norway import shared_data_dir
-from stochpop.groups import emigration
+from stochpop.groups import emigration, emigration_data
 from stochpop.groups.jump_off import CELLS
 from stochpop.groups.registered import load_registered
 
@@ -30,7 +30,7 @@ def main() -> None:
     if folder is None:
         raise SystemExit("shared data folder not found")
     registered = load_registered(folder / "norway")
-    data = emigration.emigration_data(registered)
+    data = emigration_data.emigration_data(registered)
     started = time.time()
     settings = FitSettings(chains=chains, warmup=warmup, samples=samples, target_accept=0.95, seed=0)
     fit = emigration.fit_data(data, settings)

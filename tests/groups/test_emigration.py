@@ -1,6 +1,7 @@
 """The grouped emigration model: its expected counts against a NumPy computation, recovery of known
 parameters from counts simulated from it, monotone duration effects in every draw and path, the path
-sampler's AR(1) continuation, the fit to Norway's registered aggregates, and errors on bad input."""
+sampler's AR(1) continuation, paths independent of their chunk, the factored probabilities in a JAX scan
+against NumPy, the fit to Norway's registered aggregates, and errors on bad input."""
 
 import warnings
 from dataclasses import replace
@@ -13,8 +14,9 @@ from numpyro.handlers import seed, substitute, trace
 from scipy.special import expit, logit
 
 from stochpop.components.fitting import FitWarning
+from stochpop.components.randomness import path_keys, posterior_draws
 from stochpop.components.settings import FitSettings
-from stochpop.groups import emigration
+from stochpop.groups import emigration, emigration_data
 from stochpop.groups.jump_off import CELLS
 from stochpop.groups.registered import RegisteredGroups
 
@@ -43,33 +45,33 @@ def numpy_class_log_odds(p: dict) -> np.ndarray:
     return np.concatenate([[0.0], (groups[:, None] + ladder).ravel(), p["norwegian_born_weight"] * groups])
 
 
-def expected_by_class(p: dict, level: np.ndarray, data: emigration.EmigrationData) -> np.ndarray:
+def expected_by_class(p: dict, level: np.ndarray, data: emigration_data.EmigrationData) -> np.ndarray:
     """Expected emigrations (T, K) in NumPy."""
     sex = np.array([p["female_log_odds"], 0.0])
     eta = level[:, None, None, None] + numpy_class_log_odds(p)[:, None, None] + sex[:, None] + data.offset
     return (expit(eta) * data.at_risk).sum((-1, -2))
 
 
-def simulate() -> tuple[emigration.EmigrationData, np.ndarray]:
+def simulate() -> tuple[emigration_data.EmigrationData, np.ndarray]:
     """Counts of every effect class in every year, simulated from the model at `TRUE`, and the level."""
     rng = np.random.default_rng(RNG_SEED)
-    ages = np.arange(emigration.N_AGES)
+    ages = np.arange(emigration_data.N_AGES)
     bump = np.exp(-0.5 * ((ages - 27.0) / 8.0) ** 2)
     offset = np.log(np.stack([0.9 * bump + 0.1, bump + 0.1]))
-    at_risk = rng.uniform(500.0, 3000.0, (N_YEARS, emigration.N_CLASSES, 2, emigration.N_AGES))
+    at_risk = rng.uniform(500.0, 3000.0, (N_YEARS, emigration_data.N_CLASSES, 2, emigration_data.N_AGES))
     mu, phi, sigma = TRUE["level_mean"], TRUE["persistence"], TRUE["level_scale"]
     level = np.empty(N_YEARS)
     level[0] = mu + sigma / np.sqrt(1 - phi**2) * rng.standard_normal()
     for t in range(1, N_YEARS):
         level[t] = mu + phi * (level[t - 1] - mu) + sigma * rng.standard_normal()
-    n = N_YEARS * emigration.N_CLASSES
-    data = emigration.EmigrationData(
+    n = N_YEARS * emigration_data.N_CLASSES
+    data = emigration_data.EmigrationData(
         years=np.arange(2000, 2000 + N_YEARS),
         at_risk=at_risk,
         offset=offset,
-        obs_year=np.repeat(np.arange(N_YEARS), emigration.N_CLASSES),
-        obs_weights=np.tile(np.eye(emigration.N_CLASSES), (N_YEARS, 1)),
-        obs_kappa=np.zeros((n, emigration.N_CLASSES)),
+        obs_year=np.repeat(np.arange(N_YEARS), emigration_data.N_CLASSES),
+        obs_weights=np.tile(np.eye(emigration_data.N_CLASSES), (N_YEARS, 1)),
+        obs_kappa=np.zeros((n, emigration_data.N_CLASSES)),
         obs_source=np.zeros(n, dtype=int),
         counts=np.zeros(n),
         labels=tuple(f"obs {i}" for i in range(n)),
@@ -80,12 +82,12 @@ def simulate() -> tuple[emigration.EmigrationData, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def simulated() -> tuple[emigration.EmigrationData, np.ndarray]:
+def simulated() -> tuple[emigration_data.EmigrationData, np.ndarray]:
     return simulate()
 
 
 @pytest.fixture(scope="module")
-def recovered(simulated: tuple[emigration.EmigrationData, np.ndarray]) -> az.InferenceData:
+def recovered(simulated: tuple[emigration_data.EmigrationData, np.ndarray]) -> az.InferenceData:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)  # one short chain: no R-hat
         return emigration.fit_data(
@@ -147,19 +149,59 @@ def test_duration_effect_is_monotone_in_every_draw_and_path(recovered) -> None:
 
 def test_first_path_year_mean_is_the_ar1_conditional_mean(recovered) -> None:
     """The level behind the first year's probabilities (the rest's logit at a man's age less the offset)
-    averages, over 400 paths, mu + phi (L_last - mu) of each path's draw, within 4 standard errors."""
-    n_paths = 400
-    paths = emigration.group_emigration_paths(recovered, np.array([2010]), n_paths, jax.random.PRNGKey(5))
+    averages, over 400 paths, mu + phi (L_last - mu) of each path's draw (`posterior_draws` of its key),
+    within 4 standard errors."""
+    n_paths, key = 400, jax.random.PRNGKey(5)
+    paths = emigration.group_emigration_paths(recovered, np.array([2010]), n_paths, key)
     offset = recovered["constant_data"]["offset"].sel(sex="male", age=25).item()
     level = logit(paths.sel(cell="rest", sex="male", age=25, year=2010).values) - offset
-    post = recovered["posterior"]
-    draws = paths["draw"].values
-    mu, phi, sigma = (post[k].values.ravel()[draws] for k in ("level_mean", "persistence", "level_scale"))
-    last = post["level"].values.reshape(-1, N_YEARS)[draws, -1]
-    conditional = mu + phi * (last - mu)
+    draws = posterior_draws(
+        recovered, path_keys(key, n_paths), ["level", "level_mean", "persistence", "level_scale"]
+    )
+    mu, phi, sigma = (draws[k].astype(float) for k in ("level_mean", "persistence", "level_scale"))
+    conditional = mu + phi * (draws["level"][:, -1] - mu)
     error = np.sqrt(np.mean(sigma**2) / n_paths)
     assert abs(level.mean() - conditional.mean()) < 4 * error
     assert np.std((level - conditional) / sigma) == pytest.approx(1.0, abs=0.1)
+
+
+def test_paths_do_not_depend_on_the_chunk(recovered) -> None:
+    """Paths 3 and 7 drawn alone equal rows 3 and 7 of paths 0..49, exactly, and are labelled 3 and 7."""
+    years, key = np.array([2010, 2017]), jax.random.PRNGKey(8)  # shapes of the monotonicity test's
+    alone = emigration.group_emigration_paths(recovered, years, [3, 7], key)
+    among = emigration.group_emigration_paths(recovered, years, 50, key)
+    np.testing.assert_array_equal(alone["path"].values, [3, 7])
+    np.testing.assert_array_equal(alone.values, among.values[[3, 7]])
+    assert np.ptp(among.sel(cell="rest", sex="male", age=25).values[:, 0]) > 0  # paths differ
+
+
+def test_probabilities_in_a_jax_scan_are_the_numpy_formula_and_the_paths(recovered) -> None:
+    """emigration_probabilities with jax.numpy, year by year in a jitted lax.scan over the drivers, equals
+    logit^-1(L + k(c) + f(s) + o(s, x)) in NumPy (float32 precision); group_emigration_paths' values
+    equal the NumPy formula (1e-12)."""
+    years, key = np.array([2010, 2017]), jax.random.PRNGKey(9)
+    drivers = emigration.emigration_drivers(recovered, years, 50, key)
+    n = drivers.level.shape[0]
+    assert drivers.cell_log_odds.shape == (n, CELLS.size)
+    assert drivers.sex_log_odds.shape == (n, 2) and drivers.offset.shape == (2, emigration_data.N_AGES)
+    formula = expit(
+        drivers.level[:, :, None, None, None]
+        + drivers.cell_log_odds[:, None, :, None, None]
+        + drivers.sex_log_odds[:, None, None, :, None]
+        + drivers.offset
+    )
+
+    @jax.jit
+    def scanned(level, cell, sex, offset):
+        def step(carry, at):
+            return carry, emigration.emigration_probabilities(at, cell, sex, offset)
+
+        return jax.lax.scan(step, None, level.T)[1]
+
+    in_jax = np.moveaxis(np.asarray(scanned(*drivers)), 0, 1)
+    np.testing.assert_allclose(in_jax, formula, rtol=2e-5, atol=1e-9)
+    paths = emigration.group_emigration_paths(recovered, years, 50, key)
+    np.testing.assert_allclose(paths.values, formula, rtol=1e-12, atol=0)
 
 
 def test_bad_input_raises(simulated, recovered) -> None:
@@ -172,7 +214,7 @@ def test_bad_input_raises(simulated, recovered) -> None:
         replace(data, obs_year=data.obs_year + N_YEARS)
     with pytest.raises(ValueError, match="years"):
         emigration.group_emigration_paths(recovered, np.array([2005]), 5, jax.random.PRNGKey(0))
-    with pytest.raises(ValueError, match="n_paths"):
+    with pytest.raises(ValueError, match="paths"):
         emigration.group_emigration_paths(recovered, np.array([2020]), 0, jax.random.PRNGKey(0))
 
 
