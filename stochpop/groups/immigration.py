@@ -71,6 +71,7 @@ from jax.scipy.special import logsumexp
 
 from stochpop.components.fitting import fit_model
 from stochpop.components.processes import ar1_recursion
+from stochpop.components.randomness import Paths, path_keys, path_shocks, posterior_draws
 from stochpop.components.settings import DEFAULT_FIT_SETTINGS, FitSettings
 from stochpop.conventions import MIGRATION_MAX_AGE, N_AGES, SEXES
 from stochpop.data.immigrants import AGE_GROUP_FIRST
@@ -357,12 +358,16 @@ def immigration_share_model(data: ShareData) -> None:
     numpyro.sample("observed", dist.Normal(mean, sd).to_event(1), obs=data.observed())
 
 
-def simulate_ratios(start: Array, mu: Array, phi: Array, scale: Array, n_steps: int, key: Array) -> Array:
+def simulate_ratios(start: Array, mu: Array, phi: Array, scale: Array, z: Array) -> Array:
     """Log ratios (n_steps, ..., 3) run on from `start` (..., 3) under the model's dynamics with mu, phi
-    (..., 3) and the kinds' shock scales (..., 4): shocks L z, z ~ Normal(0, I), L = `shock_cholesky`."""
-    z = jax.random.normal(key, (n_steps, *jnp.shape(start)))
+    (..., 3) and the kinds' shock scales (..., 4): shocks L z from standard normal z (n_steps, ..., 3),
+    L = `shock_cholesky`."""
     shocks = jnp.einsum("...ij,...j->...i", shock_cholesky(scale), z)
     return ar1_recursion(start, mu, phi, jnp.ones(()), shocks)
+
+
+_simulate_ratios = jax.jit(simulate_ratios)
+"""`simulate_ratios` compiled once per shape."""
 
 
 def kind_schedule(reg: RegisteredGroups) -> np.ndarray:
@@ -403,37 +408,52 @@ def fit_group_immigration(
     )
 
 
-def _draws(posterior: xr.Dataset, name: str) -> np.ndarray:
-    """A posterior variable's draws flattened over chains (draw, ...)."""
-    return posterior[name].stack(sample=("chain", "draw")).transpose("sample", ...).values
+RATIO_STREAM: int = 1
+"""Key stream of each path's ratio shocks (`randomness.path_shocks`; stream 0 picks its posterior draw)."""
 
 
-def ratio_paths(idata: az.InferenceData, n_paths: int, last_year: int, key: Array) -> np.ndarray:
-    """Log ratios (path, year, 3) of the state years' first to `last_year`, float64: each path one
-    posterior draw (without replacement when there are enough), its fitted states, then its own shocks
-    (`simulate_ratios`) run on from the last fitted year with its own parameters."""
-    posterior = idata["posterior"]
-    state = _draws(posterior, "state")
-    k_draw, k_shock = jax.random.split(key)
-    pick = np.asarray(jax.random.choice(k_draw, state.shape[0], (n_paths,), replace=n_paths > state.shape[0]))
-    state = state[pick]
+def ratio_paths(idata: az.InferenceData, paths: Paths, last_year: int, key: Array) -> np.ndarray:
+    """Log ratios (n, year, 3) of the state years' first to `last_year`, float64, for `paths` (a count n or
+    path indices, `randomness.Paths`). Path i uses `path_keys(key, paths)[i]` alone: its posterior draw
+    (stream 0, `posterior_draws`) gives its fitted states and parameters, its normal shocks (stream
+    `RATIO_STREAM`, (years after the fit, 3)) run the ratios on from the last fitted year
+    (`simulate_ratios`); so a path is the same in any chunk of paths."""
+    keys = path_keys(key, paths)
+    draws = posterior_draws(idata, keys, ["state", *SCALARS[:3]])
+    state = draws["state"].astype(float)
     steps = last_year - int(idata["constant_data"]["year"].values[-1])
     if steps <= 0:
         return state
-    mu, phi, scale = (jnp.asarray(_draws(posterior, name)[pick]) for name in SCALARS[:3])
-    future = simulate_ratios(jnp.asarray(state[:, -1]), mu, phi, scale, steps, k_shock)
+    z = jnp.moveaxis(path_shocks(keys, RATIO_STREAM, (steps, len(RATIOS))), 0, 1)
+    mu, phi, scale = (jnp.asarray(draws[name]) for name in SCALARS[:3])
+    future = _simulate_ratios(jnp.asarray(state[:, -1]), mu, phi, scale, z)
     return np.concatenate([state, np.moveaxis(np.asarray(future, dtype=float), 0, 1)], axis=1)
+
+
+def immigration_shares(idata: az.InferenceData, years: np.ndarray, paths: Paths, key: Array) -> np.ndarray:
+    """Shares of each year's immigrations by kind (n, Y, 4 in `KINDS` order), float64, summing to 1 in every
+    path and year: the softmax of `ratio_paths(idata, paths, years[-1], key)` at `years` (integers,
+    increasing from the first fitted year on: inside the fit the path's fitted shares, beyond it its
+    forecast)."""
+    years = np.asarray(years)
+    fitted = idata["constant_data"]["year"].values
+    if years.ndim != 1 or years.size == 0 or not np.issubdtype(years.dtype, np.integer):
+        raise ValueError(f"years must be a non-empty 1-d array of integer years, not {years}")
+    if years[0] < fitted[0] or (np.diff(years) <= 0).any():
+        raise ValueError(f"years must increase from the first fitted year {fitted[0]} on, not {years}")
+    x = ratio_paths(idata, paths, int(years[-1]), key)[:, years - fitted[0]]
+    logits = np.concatenate([x, np.zeros((*x.shape[:-1], 1))], -1)
+    shares = np.exp(logits - logits.max(-1, keepdims=True))
+    return shares / shares.sum(-1, keepdims=True)
 
 
 def group_immigration_paths(
     idata: az.InferenceData, total: xr.DataArray, years: np.ndarray, key: Array
 ) -> xr.DataArray:
     """Immigrations (path, year, kind, sex, age) persons: each path's total (path, year) persons times its
-    shares by kind (`ratio_paths`, softmax in float64) times each kind's schedule (constant_data). The
-    kinds sum to the total in every path and year; `years` (increasing, from the first fitted year on)
-    may lie inside the fitted years (the path's fitted shares) or beyond them."""
+    shares by kind (`immigration_shares` of the paths in total's `path` coordinate, their indices) times
+    each kind's schedule (constant_data). The kinds sum to the total in every path and year."""
     years = np.asarray(years)
-    fitted = idata["constant_data"]["year"].values
     if total.dims != ("path", "year") or total.sizes["year"] != years.size:
         raise ValueError(
             f"total must have dims (path, year) with {years.size} years, not {dict(total.sizes)}"
@@ -441,12 +461,7 @@ def group_immigration_paths(
     values = np.asarray(total.values, dtype=float)
     if not np.isfinite(values).all() or (values < 0).any():
         raise ValueError("total must be finite and non-negative in every path and year")
-    if years.size == 0 or years[0] < fitted[0] or (np.diff(years) <= 0).any():
-        raise ValueError(f"years must increase from the first fitted year {fitted[0]} on, not {years}")
-    x = ratio_paths(idata, values.shape[0], int(years[-1]), key)[:, years - fitted[0]]
-    logits = np.concatenate([x, np.zeros((*x.shape[:-1], 1))], -1)
-    shares = np.exp(logits - logits.max(-1, keepdims=True))
-    shares /= shares.sum(-1, keepdims=True)
+    shares = immigration_shares(idata, years, total["path"].values, key)
     schedule = idata["constant_data"]["schedule"]
     counts = (values[..., None] * shares)[..., None, None] * schedule.values
     return xr.DataArray(

@@ -1,6 +1,7 @@
 """Immigration by kind for the grouped model: the reconstruction of arrivals closes the registered stock
 accounting, the share model recovers its dynamics from simulated data, the fit covers the registered
-splits, and the paths split each total exactly, draw by draw, into cells."""
+splits, and the paths split each total exactly, draw by draw, into cells, whatever chunk they are drawn
+in."""
 
 import warnings
 from dataclasses import replace
@@ -13,6 +14,7 @@ import xarray as xr
 from numpyro import handlers
 
 from stochpop.components.fitting import FitWarning
+from stochpop.components.randomness import path_keys, posterior_draws
 from stochpop.components.settings import FitSettings
 from stochpop.demography.groups import GroupCells
 from stochpop.groups import immigration as im
@@ -160,19 +162,39 @@ def test_paths_split_each_total_exactly_with_one_draw_per_path(fit: az.Inference
 
 
 def test_forecast_shocks_have_the_model_covariance(fit: az.InferenceData) -> None:
-    """One step past the last fitted year, x - mu - phi (x_last - mu), whitened by each path's Cholesky
-    factor of diag(s_0..2^2) + s_3^2 1 1' (NumPy), is standard normal over 4 000 paths."""
+    """One step past the last fitted year, x - mu - phi (x_last - mu) of each path's draw
+    (`posterior_draws` of its key), whitened by its Cholesky factor of diag(s_0..2^2) + s_3^2 1 1' (NumPy),
+    is standard normal over 4 000 paths; the fitted years are the draw's states."""
     last = int(fit["constant_data"]["year"].values[-1])
-    x = im.ratio_paths(fit, 4000, last + 1, jax.random.PRNGKey(5))
-    fitted = x[:, -2]
-    state = draws(fit, "state")[:, -1]
-    pick = np.array([int(np.abs(state - f).max(-1).argmin()) for f in fitted])
-    mu, phi, scale = (draws(fit, name)[pick] for name in ("long_run_mean", "persistence", "shock_scale"))
-    residual = x[:, -1] - mu - phi * (fitted - mu)
+    key = jax.random.PRNGKey(5)
+    x = im.ratio_paths(fit, 4000, last + 1, key)
+    names = ["state", "long_run_mean", "persistence", "shock_scale"]
+    state, mu, phi, scale = posterior_draws(fit, path_keys(key, 4000), names).values()
+    np.testing.assert_allclose(x[:, :-1], state, rtol=1e-6)
+    residual = x[:, -1] - mu - phi * (state[:, -1] - mu)
     cov = np.einsum("pi,ij->pij", scale[:, :3] ** 2, np.eye(3)) + scale[:, 3, None, None] ** 2
     white = np.linalg.solve(np.linalg.cholesky(cov), residual[..., None])[..., 0]
     assert np.abs(white.mean(0)).max() < 0.1
     np.testing.assert_allclose(np.cov(white.T), np.eye(3), atol=0.12)
+
+
+def test_paths_do_not_depend_on_the_chunk_and_shares_sum_to_one(fit: az.InferenceData) -> None:
+    """Paths 3 and 7 drawn alone (shares, and immigrations of totals labelled 3 and 7) equal rows 3 and 7
+    of paths 0..119, exactly; the shares of every path and year sum to 1 (1e-12)."""
+    last = int(fit["constant_data"]["year"].values[-1])
+    years, key = np.arange(last - 2, last + 31), jax.random.PRNGKey(6)  # the shapes of the test above
+    among = im.immigration_shares(fit, years, 120, key)
+    assert among.shape == (120, years.size, len(im.KINDS))
+    np.testing.assert_allclose(among.sum(-1), 1.0, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(im.immigration_shares(fit, years, [3, 7], key), among[[3, 7]])
+    total = path_totals(years, 120)
+    chunk = total.isel(path=[3, 7])
+    alone = im.group_immigration_paths(fit, chunk, years, key)
+    np.testing.assert_array_equal(alone["path"].values, [3, 7])
+    np.testing.assert_array_equal(
+        alone.values, im.group_immigration_paths(fit, total, years, key).values[[3, 7]]
+    )
+    assert np.ptp(among[:, -1, 3]) > 0  # paths differ
 
 
 def test_kinds_map_onto_duration_zero_and_the_rest(fit: az.InferenceData) -> None:
