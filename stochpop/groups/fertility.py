@@ -46,7 +46,6 @@ Father share: per path, group g's long-run share of immigrant women's children w
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from functools import partial
 from typing import Any
 
 import arviz as az
@@ -57,10 +56,10 @@ import numpyro
 import numpyro.distributions as dist
 import xarray as xr
 from numpyro import handlers
-from scipy.special import betaincinv
+from scipy.special import betaincinv, ndtr
 
 from stochpop.components.fitting import fit_model
-from stochpop.components.randomness import path_keys, posterior_draws
+from stochpop.components.randomness import Paths, path_indices, path_keys, path_shocks, posterior_draws
 from stochpop.components.settings import DEFAULT_FIT_SETTINGS, FitSettings
 from stochpop.demography.groups import SHARE_IMMIGRANT_FATHER, GroupCells
 from stochpop.groups.fertility_data import DURATION_LABELS, FertilityData, duration_class, fertility_data
@@ -245,17 +244,15 @@ def simulate_fertility_data(data: FertilityData, parameters: Mapping[str, Any], 
     )
 
 
-@partial(jax.jit, static_argnums=1)
-def _uniforms(keys: Array, n_groups: int) -> Array:
-    """Uniforms (n, G) from each path's key stream 1."""
-    keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(keys, 1)
-    return jax.vmap(lambda k: jax.random.uniform(k, (n_groups,)))(keys)
+FATHER_STREAM: int = 1
+"""Key stream of each path's father shares (`randomness.path_shocks`; stream 0 picks its posterior draw)."""
 
 
 def father_shares(keys: Array, mean: np.ndarray, concentration: float) -> np.ndarray:
-    """One Beta(k m, k (1 - m)) draw per path and group (n, G), by inversion of each path's uniforms
-    (exact; cheaper to compile than JAX's gamma-based sampler)."""
-    u = np.asarray(_uniforms(keys, mean.size), dtype=float)
+    """One Beta(k m, k (1 - m)) draw per path and group (n, G), by inversion of the uniforms Phi(z) of each
+    path's normal shocks z (stream `FATHER_STREAM`; exact, and cheaper to compile than JAX's gamma-based
+    sampler)."""
+    u = ndtr(np.asarray(path_shocks(keys, FATHER_STREAM, (mean.size,)), dtype=float))
     return np.asarray(betaincinv(concentration * mean, concentration * (1.0 - mean), u))
 
 
@@ -268,12 +265,14 @@ def _relative_factor(log_relative: np.ndarray, rate: np.ndarray, offsets: np.nda
 def group_fertility_paths(
     posterior: az.InferenceData,
     years: Sequence[int] | np.ndarray,
-    n_paths: int,
+    paths: Paths,
     key: Array,
     cells: GroupCells = CELLS,
 ) -> xr.Dataset:
-    """Per-path relative fertility by cell and the father shares, each path from its own posterior draw
-    (`randomness.posterior_draws`, stream 0 of `path_keys(key, n_paths)`; the father shares from stream 1).
+    """Per-path relative fertility by cell and the father shares of `paths` (a count n or path indices,
+    `randomness.Paths`; coordinate `path` holds the indices). Path i uses `path_keys(key, paths)[i]` alone:
+    its posterior draw (stream 0, `randomness.posterior_draws`) and its father shares (stream
+    `FATHER_STREAM`), so it is the same in any chunk of paths.
 
     Returns fertility_factor (path, year, cell): the cell's TFR over the rest's, 1 for the rest and the
     Norwegian-born, r_{g,c}(t) for immigrants of group g at a duration in class c (the levels of the
@@ -292,7 +291,7 @@ def group_fertility_paths(
     if "reference_year" not in posterior["posterior"].attrs:
         raise ValueError("posterior: no 'reference_year' attribute (not a group fertility fit)")
     reference = int(posterior["posterior"].attrs["reference_year"])
-    keys = path_keys(key, n_paths)
+    keys = path_keys(key, paths)
     draws = posterior_draws(posterior, keys, ["log_relative", "convergence_rate"])
     log_relative = draws["log_relative"].astype(float)
     rate = draws["convergence_rate"].astype(float)
@@ -305,7 +304,6 @@ def group_fertility_paths(
     ones = np.ones(by_duration.shape[:2])
     by_cell = cells.by_cell(ones, by_duration, np.ones((*by_duration.shape[:2], cells.groups)), axis=-1)
     shares = father_shares(keys, np.asarray(SHARE_IMMIGRANT_FATHER), FATHER_SHARE_CONCENTRATION)
-    path = np.arange(keys.shape[0])
     return xr.Dataset(
         {
             "fertility_factor": (("path", "year", "cell"), by_cell),
@@ -314,7 +312,7 @@ def group_fertility_paths(
             "convergence_rate": (("path",), rate),
         },
         coords={
-            "path": path,
+            "path": path_indices(paths),
             "year": years,
             "cell": list(cells.labels()),
             "group": list(range(1, cells.groups + 1)),

@@ -1,7 +1,8 @@
 """Fertility by BEFINN group: the model recovers known class levels from aggregates simulated on the real
 design; the path sampler's class levels, weighted by the women at risk of each cell, give back the
 model's aggregate TFR ratios and the registered ones within the posterior's spread; the factors start at
-the fitted levels and converge towards 1; the father shares have the stated Beta law; bad input raises."""
+the fitted levels and converge towards 1; the father shares have the stated Beta law; a path does not
+depend on its chunk; bad input raises."""
 
 import warnings
 from dataclasses import replace
@@ -172,6 +173,18 @@ def test_father_shares_follow_the_stated_beta(fit: az.InferenceData) -> None:
     assert np.all(np.abs(shares.mean(0) - mean) <= 4 * sd / np.sqrt(PATHS))
     np.testing.assert_allclose(shares.std(0), sd, rtol=0.1)
     assert np.all((shares > 0) & (shares < 1))
+
+
+def test_paths_do_not_depend_on_the_chunk(fit: az.InferenceData) -> None:
+    """Paths 3 and 7 drawn alone equal paths 3 and 7 of 0..999 in every variable, exactly, and are labelled
+    3 and 7."""
+    key = jax.random.PRNGKey(4)
+    alone = fertility.group_fertility_paths(fit, np.array([2022, 2040]), [3, 7], key)
+    among = fertility.group_fertility_paths(fit, np.array([2022, 2040]), PATHS, key)
+    np.testing.assert_array_equal(alone["path"].values, [3, 7])
+    for name, values in alone.data_vars.items():
+        np.testing.assert_array_equal(values.values, among[name].values[[3, 7]], err_msg=str(name))
+    assert np.ptp(among["share_immigrant_father"].values[:, 0]) > 0  # paths differ
 
 
 def test_bad_input_raises(data: FertilityData, fit: az.InferenceData) -> None:
