@@ -5,11 +5,11 @@ mother's group) and the year's observed flows, nationally, in double precision.
 Inputs, year t (registered = read from a register table; estimated = how, from what):
 
 * births: registered total and share of boys (HMD). Births per woman at risk by age (HMD/HFD,
-  `observed_fertility`), times SSB's ratio of immigrant to other women's TFR for immigrant women
-  (registered 1998-2016 in some years, interpolated), all scaled so the projected women give the
-  registered births. Births to immigrant mothers go to the Norwegian-born to immigrant parents of her
-  group in SSB's share with an immigrant father (`SHARE_IMMIGRANT_FATHER`, SSB's published parameter),
-  the others to the rest.
+  `observed_fertility`; after its last year, that year's), times SSB's ratio of immigrant to other
+  women's TFR for immigrant women (registered 1998-2016 in some years, interpolated), all scaled so the
+  projected women give the registered births. Births to immigrant mothers go to the Norwegian-born to
+  immigrant parents of her group in SSB's share with an immigrant father (`SHARE_IMMIGRANT_FATHER`, SSB's
+  published parameter), the others to the rest.
 * deaths: registered national probabilities by sex and age at end of year (HMD), the same in every cell.
 * net migration: registered total (HMD balance P(t+1) - P(t) - births + deaths). Split: the
   non-immigrants' net (immigration minus emigration of everyone else) registered in 2006, 2007 (Norwegian
@@ -25,7 +25,8 @@ Inputs, year t (registered = read from a register table; estimated = how, from w
   registered here).
 * immigration by cell: the immigrants' by country group in proportion to the registered growth of the
   group's immigrants (country background, t to t + 1) plus its emigrations at the common rate (at least
-  0); everyone else's into the rest; Eurostat's age-sex schedule of immigration for both.
+  0), after the last registered pair of years that pair's growth; everyone else's into the rest;
+  Eurostat's age-sex schedule of immigration for both.
 
 Compared with the registered 1 January stocks of t + 1 (`errors`): immigrants, Norwegian-born to immigrant
 parents, the rest, and the total. The check is not circular: the group stocks of t + 1 enter only through
@@ -102,8 +103,10 @@ def net_migration(reg: RegisteredGroups, year: int) -> float:
 
 
 def _group_shares(reg: RegisteredGroups, year: int, rate: float) -> np.ndarray:
-    """Shares of the year's immigrations of immigrants by country group (G,) (module docstring)."""
+    """Shares of the year's immigrations of immigrants by country group (G,) (module docstring); after the
+    last registered pair of years, that pair's."""
     stock = reg.country_groups.sel(group=list(GROUPS))
+    year = min(year, int(stock["year"].max()) - 1)
     growth = stock.sel(year=year + 1).values - stock.sel(year=year).values
     arrivals = np.maximum(growth + rate * stock.sel(year=year).values, 0.0)
     return arrivals / arrivals.sum()
@@ -115,7 +118,7 @@ def year_rates(
     """The kernel's `Rates` for `year` from the projected state (C, 2, 120) (module docstring)."""
     n_ages = reg.population.sizes["age"]
     lo, hi = config.fertile_ages
-    base = reg.fertility.sel(year=year).values
+    base = reg.fertility.sel(year=min(year, int(reg.fertility["year"].max()))).values  # its shape only
     ratio = float(interpolated(reg.tfr_ratio, np.array([year]))[0])
     multiplier = cells.by_cell(
         np.ones(1), np.full((cells.groups, cells.durations, 1), ratio), np.ones((cells.groups, 1)), axis=-2
@@ -238,3 +241,25 @@ def errors(reg: RegisteredGroups, result: xr.Dataset) -> xr.DataArray:
     relative = replayed.sel(year=years) / registered - 1.0
     total = replayed.sel(year=years).sum("kind") / reg.population.sel(year=years).sum(["sex", "age"]) - 1.0
     return xr.concat([relative, total.expand_dims(kind=["total"])], "kind").transpose("year", "kind")
+
+
+def replayed_jump_off(reg: RegisteredGroups, year: int, cells: GroupCells = CELLS) -> xr.DataArray:
+    """The grouped population (cell, sex, age) on 1 January `year`, for a jump-off after the last year
+    whose immigrants are registered by age (`jump_off`): that year's reconstruction replayed with observed
+    flows (`replay`) to the last year with registered stocks by country group (at most `year`), where the
+    immigrants of each group are scaled to the registered ones, and replayed on to `year`."""
+    with_ages = reg.age_groups["year"].values
+    first = int(with_ages[with_ages <= year].max())
+    by_group = reg.country_groups.sel(group=list(GROUPS))
+    raked = min(year, int(by_group["year"].max()))
+    population = replay(reg, first, raked, cells)["population"].isel(year=-1, drop=True)
+    immigrants = population.values[1 : 1 + cells.groups * cells.durations]
+    grouped = immigrants.reshape(cells.groups, cells.durations, *immigrants.shape[1:])
+    factor = by_group.sel(year=raked).values / grouped.sum((1, 2, 3))
+    grouped *= factor[:, None, None, None]
+    population.values[1 : 1 + cells.groups * cells.durations] = grouped.reshape(immigrants.shape)
+    if raked < year:
+        population = replay(reg, raked, year, cells, population)["population"].isel(year=-1, drop=True)
+    return population.assign_attrs(
+        units="persons", date=f"1 January {year}", replayed_from=first, group_factors=factor.tolist()
+    )

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from stochpop.demography.groups import GroupCells
 from stochpop.groups.registered import RegisteredGroups
-from stochpop.groups.replay import KINDS, by_kind, errors, replay
+from stochpop.groups.replay import KINDS, by_kind, errors, replay, replayed_jump_off
 
 
 @pytest.fixture(scope="module")
@@ -37,3 +38,20 @@ def test_replay_is_within_two_percent_of_the_registers(
     assert set(relative["kind"].values) == {*KINDS, "total"}
     assert float(np.abs(relative).max()) < 0.02
     assert float(np.abs(relative.sel(kind="total")).max()) < 0.001
+
+
+def test_a_later_jump_off_is_replayed_to_the_registered_country_groups(registered: RegisteredGroups) -> None:
+    """A jump-off after the last year registered by age (2015) is that year's reconstruction replayed:
+    at the last year with registered country groups (2022) the immigrants of each group are the
+    registered ones exactly, and the replay from 2015 needed them moved by under 5% (the scaling factors);
+    the stock is non-negative and its total within 1% of the registered population."""
+    cells = GroupCells(max_duration=16)
+    population = replayed_jump_off(registered, 2022, cells)
+    immigrants = population.values[1 : 1 + cells.groups * cells.durations].sum((1, 2))
+    by_group = immigrants.reshape(cells.groups, cells.durations).sum(1)
+    np.testing.assert_allclose(by_group, registered.country_groups.sel(year=2022, group=[1, 2, 3]), rtol=1e-9)
+    assert np.all(np.abs(np.asarray(population.attrs["group_factors"]) - 1.0) < 0.05)
+    assert population.attrs["replayed_from"] == 2015
+    assert (population.values >= 0).all()
+    total = float(registered.population.sel(year=2022).sum())
+    assert float(population.sum()) == pytest.approx(total, rel=0.01)
