@@ -1,0 +1,160 @@
+"""Each path's grouped year: its national rates and its group draws -> the kernel's rates by cell, inside
+the scan, with the year's 1 January population by cell (`kernel.project(..., rates_see_population=True)`).
+
+The national path (mortality, fertility, net migration by sex and age) stays the path's total: the groups
+divide it, as SSB's regional model is adjusted to the national one, so every path's cells sum to its
+national path by sex and age.
+
+* Mortality: the national rates in every cell (SSB's choice: group differences are under 10%, ch. 4.2).
+* Fertility: the national schedule times the cell's relative level r_c (`fertility_factor`: the group
+  fertility component's TFR ratio to the rest), divided by the births-weighted mean of r over the cells,
+  sum_c r_c B_c / sum_c B_c with B_c the births the national schedule gives the women of cell c: the cells'
+  births sum to the national path's births exactly. Births go by the mother's cell (`destination`: the
+  share with an immigrant father becomes Norwegian-born to immigrant parents of her group).
+* Emigration: the group emigration component's probabilities (business-cycle level, group x duration,
+  sex, age) for immigrants and the Norwegian-born to immigrant parents.
+* Immigration: the year's total is the national net migration plus the emigrations of every cell at the
+  component's probabilities (the rest's included), so gross immigration rises with the stocks that feed
+  emigration; the group immigration component's shares give the immigrants of each country group, who
+  arrive at duration 0 with their kind's age-sex schedule.
+* The national net migration by sex and age minus the cells' gross flows above (the rest's emigration
+  excluded) is the residual: where positive, it joins the rest (Norwegian-born returning, and the rest's
+  emigrations netted out); where negative, it leaves every cell in proportion to what the cell has left
+  after deaths and emigrations, so a deep national outflow is never asked of the rest alone. The national
+  net by sex and age thus holds exactly (as long as the national path's own outflow fits in the
+  population, where the national kernel caps it too); the residual counts as immigrations where positive
+  and as emigrations where negative.
+"""
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from stochpop.conventions import N_AGES
+from stochpop.demography.groups import GroupCells
+from stochpop.groups.emigration import emigration_probabilities
+from stochpop.groups.immigration import KINDS
+from stochpop.projection.kernel import (
+    KernelConfig,
+    Rates,
+    aged_with_births,
+    births,
+    exit_probabilities,
+    migration_mask,
+)
+
+Array = jax.Array
+
+GROUP_KINDS: tuple[str, ...] = (
+    "rest",
+    "immigrants g1",
+    "immigrants g2",
+    "immigrants g3",
+    "norwegian-born g1",
+    "norwegian-born g2",
+    "norwegian-born g3",
+)
+"""The stored kinds of cells: the rest, immigrants of each country group (all durations), Norwegian-born to
+immigrant parents by mother's country group (`GroupCells.kinds`)."""
+
+
+class GroupFixed(NamedTuple):
+    """A chunk's group inputs that stay the same every year (n paths, C cells, A = 120 kernel ages)."""
+
+    cell_log_odds: Array  # (n, C) emigration log odds of each cell
+    sex_log_odds: Array  # (n, 2) emigration log odds of women, men (0)
+    age_offset: Array  # (2, 70) emigration log odds by sex and age 0..69
+    destination: Array  # (n, C, C) births' destinations by the mother's cell
+    arrivals: Array  # (3, C, 2, A) where each country group's immigrants arrive, by sex and age; sums to 1
+
+
+class GroupStep(NamedTuple):
+    """One year's group inputs of each path (n, ...)."""
+
+    fertility_factor: Array  # (n, C) TFR relative to the rest
+    emigration_level: Array  # (n,) business-cycle logit level
+    immigrant_shares: Array  # (n, 3) the country groups' shares of the year's immigrations
+
+
+def kind_matrix(cells: GroupCells) -> np.ndarray:
+    """(C, 7) membership of each cell in `GROUP_KINDS`: values by cell @ it = values by kind."""
+    return cells.kinds(np.eye(cells.size), axis=-1)
+
+
+def arrival_schedules(schedule: np.ndarray, cells: GroupCells, max_age: int | None) -> np.ndarray:
+    """Each country group's immigrations placed at duration 0 (G, C, 2, A) from the kinds' schedules
+    (`immigration.KINDS`, 2, ages; any number of ages), cut above `max_age` (the kernel's last age with
+    migration) and scaled to sum to 1."""
+    padded = np.zeros((schedule.shape[0], 2, N_AGES))
+    padded[..., : min(schedule.shape[-1], N_AGES)] = schedule[..., :N_AGES]
+    if max_age is not None:
+        padded[..., max_age + 1 :] = 0.0
+    by_group = padded[1:] / padded[1:].sum((-2, -1), keepdims=True)
+    placed = np.zeros((cells.groups, cells.size, 2, N_AGES))
+    for g in range(1, cells.groups + 1):
+        placed[g - 1, cells.immigrant(g, 0)] = by_group[g - 1]
+    return placed
+
+
+def grouped_rates(
+    national: Rates, fixed: GroupFixed, step: GroupStep, population: Array, config: KernelConfig
+) -> Rates:
+    """The year's `Rates` by cell (n, C, ...) from the national rates of the paths (fertility (n, 35),
+    mortality (n, 2, A), net_migration (n, 2, A)) and the 1 January population by cell (n, C, 2, A)
+    (module docstring)."""
+    if national.net_migration is None or national.immigration is not None or national.emigration is not None:
+        raise ValueError("grouped paths need national net migration (projection.migration = 'net')")
+    mortality = national.mortality[:, None]
+    base = national.fertility[:, None, :]
+    weight = births(population, base, config).sum(-1)  # (n, C) births at the national schedule
+    births_total = weight.sum(-1)
+    mean_factor = jnp.where(  # no women at risk (a path that lost them all): any factor gives no births
+        births_total > 0, (step.fertility_factor * weight).sum(-1) / jnp.maximum(births_total, 1e-30), 1.0
+    )
+    fertility = base * (step.fertility_factor / mean_factor[:, None])[..., None]
+
+    probabilities = emigration_probabilities(
+        step.emigration_level, fixed.cell_log_odds, fixed.sex_log_odds, fixed.age_offset, xp=jnp
+    )
+    emigration = (
+        jnp.zeros(population.shape, population.dtype).at[..., : probabilities.shape[-1]].set(probabilities)
+    )
+    every_cell = Rates(
+        fertility=fertility, mortality=mortality, emigration=emigration, birth_destination=fixed.destination
+    )
+    _, _, aged = aged_with_births(population, every_cell, config)
+    mask = migration_mask(config, population.dtype)
+    _, leaving, _ = exit_probabilities(every_cell, config, mask)
+    assert leaving is not None  # every_cell has emigration
+    net = national.net_migration * mask
+    total = jnp.maximum(net.sum((-2, -1)) + (leaving * aged).sum((-3, -2, -1)), 0.0)  # (n,)
+    immigration = jnp.einsum(
+        "n,ng,gcsa->ncsa", total, step.immigrant_shares, fixed.arrivals, precision=jax.lax.Precision.HIGHEST
+    )
+
+    # The kernel's exits with the rest's emigration in its net migration: what each cell has left.
+    gross = every_cell._replace(emigration=emigration.at[:, 0].set(0.0))
+    dying, leaving, _ = exit_probabilities(gross, config, mask)
+    assert leaving is not None
+    residual = net - (immigration - leaving * aged).sum(1)  # (n, 2, A): the national net not yet given
+    remaining = aged * (1.0 - dying - leaving)
+    share = remaining / jnp.maximum(remaining.sum(1, keepdims=True), 1e-30)
+    inflow = jnp.zeros_like(population).at[:, 0].set(jnp.maximum(residual, 0.0))
+    return Rates(
+        fertility=fertility,
+        mortality=mortality,
+        net_migration=inflow + jnp.minimum(residual, 0.0)[:, None] * share,
+        immigration=immigration,
+        emigration=gross.emigration,
+        birth_destination=fixed.destination,
+    )
+
+
+def immigrant_shares(kind_shares: np.ndarray) -> np.ndarray:
+    """The country groups' shares of the immigrations (..., 3) from the shares of every kind of immigrant
+    and non-immigrant (..., 4; `immigration.KINDS`)."""
+    if kind_shares.shape[-1] != len(KINDS):
+        raise ValueError(f"kind shares: last axis must have the {len(KINDS)} kinds {KINDS}")
+    return kind_shares[..., 1:]
