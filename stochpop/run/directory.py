@@ -5,6 +5,7 @@ lock                    who writes here now (`stochpop.run.lock`)
 fits.json               each fit's wall time, diagnostics and seed
 posteriors/<name>.nc    each component's posterior (ArviZ InferenceData, netCDF)
 posteriors/regions/     the regional parts' posteriors, if the spec has regions (`stochpop.run.regions`)
+posteriors/groups/      the group components' posteriors, if the spec has groups (`stochpop.run.groups`)
 paths.zarr/             every sampled path, a zarr group per chunk (`stochpop.results.store`)
 tables/                 quantiles, variants, population quantiles, alternatives (CSV, parquet)
 figures/                fan charts and pyramids
@@ -71,6 +72,10 @@ class RunDirectory:
     def regional_files(self, parts: tuple[str, ...]) -> dict[str, Path]:
         """Where each regional part's posterior is saved: posteriors/regions/<part>.nc."""
         return {part: self.path / "posteriors" / "regions" / f"{part}.nc" for part in parts}
+
+    def group_files(self, parts: tuple[str, ...]) -> dict[str, Path]:
+        """Where each group component's posterior is saved: posteriors/groups/<part>.nc."""
+        return {part: self.path / "posteriors" / "groups" / f"{part}.nc" for part in parts}
 
     def lock(self, command: str) -> AbstractContextManager[None]:
         """Hold the directory for `command` (e.g. "project") while writing; RunLockedError naming the

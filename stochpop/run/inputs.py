@@ -70,10 +70,9 @@ def build_components(spec: Spec, data: CountryData) -> dict[str, Component]:
     return {"mortality": mortality, "fertility": fertility, "migration": migration}
 
 
-def load_data(spec: Spec, data_path: str | Path | None = None) -> CountryData:
-    """The country data a spec names; `data_path` overrides `data.path`."""
-    if spec.data.source == "demo":
-        return demo_country(seed=spec.data.seed)
+def data_folder(spec: Spec, data_path: str | Path | None = None) -> Path:
+    """The folder of the spec's country data (`data.path`, relative paths inside the shared data folder);
+    `data_path` overrides `data.path`."""
     location = data_path if data_path is not None else spec.data.path
     if location is None:  # `parse_spec` rejects this; a Spec built in code may not
         raise SpecError(f"{spec.file}: data.path: required when data.source is 'hmd-hfd'")
@@ -86,4 +85,12 @@ def load_data(spec: Spec, data_path: str | Path | None = None) -> CountryData:
                 "(set STOCHPOP_SHARED_DATA or place ../shared/data beside the checkout)"
             )
         path = root / path
+    return path
+
+
+def load_data(spec: Spec, data_path: str | Path | None = None) -> CountryData:
+    """The country data a spec names; `data_path` overrides `data.path`."""
+    if spec.data.source == "demo":
+        return demo_country(seed=spec.data.seed)
+    path = data_folder(spec, data_path)
     return load_country(path, name=path.name.capitalize())

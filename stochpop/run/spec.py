@@ -77,6 +77,13 @@
     warmup = 500             # NUTS warm-up and kept draws per chain of the regional fits (default:
     samples = 500            # [fit]'s); the internal-migration fit's memory grows ~10 MB an iteration
 
+    [groups]                 # BEFINN's population groups under every national path (Norway's data)
+    enabled = false          # immigrants by country group and duration of stay, Norwegian-born to
+                             # immigrant parents by mother's group, the rest (`stochpop.groups`)
+    max_duration = 16        # the open duration class (16: every group rate is the same from there on)
+    warmup = 500             # NUTS warm-up and kept draws per chain of the group fits (default: [fit]'s)
+    samples = 500
+
     [backtest]               # `stochpop backtest`: refit and project from past jump-offs, score
     jump_offs = "1990:2018:2"  # first:last:step (last included), or one year "2016"
     horizon = 20             # years projected from each jump-off
@@ -208,6 +215,17 @@ class RegionsSpec:
 
 
 @dataclass(frozen=True)
+class GroupsSpec:
+    """[groups]: BEFINN's population groups under the national paths (`enabled`), the open duration class,
+    and the NUTS warm-up and kept draws per chain of the group fits (None: [fit]'s)."""
+
+    enabled: bool = False
+    max_duration: int = 16
+    warmup: int | None = None
+    samples: int | None = None
+
+
+@dataclass(frozen=True)
 class BacktestSpec:
     """[backtest]: jump-offs (first:last:step), years projected from each, fit window, paths, levels
     scored, R-hat above which a refit restarts once (0: never)."""
@@ -249,6 +267,7 @@ class Spec:
     migration: MigrationSpec = field(default_factory=MigrationSpec)
     outputs: OutputSpec = field(default_factory=OutputSpec)
     regions: RegionsSpec = field(default_factory=RegionsSpec)
+    groups: GroupsSpec = field(default_factory=GroupsSpec)
     backtest: BacktestSpec = field(default_factory=BacktestSpec)
     file: str = "<spec>"
 
@@ -298,6 +317,9 @@ AT_LEAST = {
     ("backtest", "paths"): 10,
     ("backtest", "restart_rhat"): 0,
     ("regions", "warmup"): 1,
+    ("groups", "max_duration"): 1,
+    ("groups", "warmup"): 1,
+    ("groups", "samples"): 1,
     ("regions", "samples"): 1,
 }
 PROBABILITIES = {
@@ -395,6 +417,15 @@ def _check_combinations(spec: Spec) -> None:
         raise SpecError(f"{spec.file}: regions.table: required when regions.division is 'table'")
     if r.unemployment and r.division != "county":
         raise SpecError(f"{spec.file}: regions.unemployment: scenarios need regions.division 'county'")
+    g = spec.groups
+    if g.enabled and (spec.data.source != "hmd-hfd" or spec.projection.migration != "net"):
+        raise SpecError(
+            f"{spec.file}: groups.enabled: groups need Norway's data (data.source 'hmd-hfd') and national "
+            f"net migration (projection.migration 'net'), not {spec.data.source!r} and "
+            f"{spec.projection.migration!r}"
+        )
+    if g.enabled and r.division != "none":
+        raise SpecError(f"{spec.file}: groups.enabled: groups and regions in one run are not supported yet")
     if r.division != "none" and spec.data.source != "hmd-hfd":
         raise SpecError(
             f"{spec.file}: regions.division: regions need Norway's data (data.source 'hmd-hfd'), not "

@@ -27,7 +27,10 @@ from stochpop.backtest.evaluate import External, evaluate
 from stochpop.backtest.run import run_backtest
 from stochpop.data.container import CountryData
 from stochpop.demography.indicators import observed_indicators
+from stochpop.groups.model import PARTS
+from stochpop.groups.projection import GroupedProjection
 from stochpop.outputs.figures import write_figures
+from stochpop.outputs.groups import group_fan_charts
 from stochpop.outputs.regional import regional_fan_charts, write_regional_tables
 from stochpop.outputs.tables import write_tables
 from stochpop.projection.alternatives import project_alternatives
@@ -38,6 +41,7 @@ from stochpop.run.chunks import run_chunks
 from stochpop.run.cluster import dask_client
 from stochpop.run.directory import RunDirectory, write_atomically
 from stochpop.run.fitting import fit_and_save
+from stochpop.run.groups import fit_groups, group_model, registered_history
 from stochpop.run.inputs import build_components, load_data
 from stochpop.run.lock import run_lock
 from stochpop.run.regions import fit_regions, parts, regional_model, registered_totals
@@ -64,18 +68,24 @@ def fit(spec: Spec, out: str | Path, data: CountryData | None = None) -> RunDire
             print(f"removed {run.store}: its paths came from the earlier fit")
         run.write_spec(spec)
         fit_and_save(components, data, spec.fit, run)
+        extra = {}
         if spec.regions.division != "none":
-            report = fit_regions(spec, data, run.regional_files(parts(spec)), spec.fit, tqdm.write)
+            extra["regions"] = fit_regions(spec, data, run.regional_files(parts(spec)), spec.fit, tqdm.write)
+        if spec.groups.enabled:
+            extra["groups"] = fit_groups(spec, run.group_files(PARTS), spec.fit, tqdm.write)
+        if extra:
             fits = json.loads(run.fits_file.read_text())
-            write_atomically(run.fits_file, json.dumps({**fits, "regions": report}, indent=2))
+            write_atomically(run.fits_file, json.dumps({**fits, **extra}, indent=2))
     return run
 
 
 def chunk_function(run: RunLike, projection: PathProjection) -> ChunkFn:
-    """What computes a chunk of the run's paths: `projection`, with its regions if the spec has them
-    (`regions.projection.RegionalProjection`)."""
+    """What computes a chunk of the run's paths: `projection`, with its regions or its population groups if
+    the spec has them (`regions.projection.RegionalProjection`, `groups.projection.GroupedProjection`)."""
     run = _run(run)
     spec = run.spec()
+    if spec.groups.enabled:
+        return GroupedProjection(projection, group_model(spec, run.group_files(PARTS)))
     if spec.regions.division == "none":
         return projection
     files = run.regional_files(parts(spec))
@@ -120,6 +130,7 @@ def project(run: RunLike, client: Client | None = None, projection: PathProjecti
         "horizon": spec.projection.horizon,
         "paths_format": PATHS_FORMAT,
         "regions": spec_to_dict(spec)["regions"],
+        "groups": spec_to_dict(spec)["groups"],
     }
 
     def repairing(damaged: list[ChunkDamage]) -> None:
@@ -204,6 +215,10 @@ def plot(run: RunLike, data: CountryData | None = None) -> list[Path]:
             registered = registered_totals(spec)
             names = dict(zip(registered["region"].values, registered["region_name"].values, strict=True))
             written += regional_fan_charts(paths, registered, run.figures, spec.outputs.plot_formats, names)
+        if spec.groups.enabled:
+            written += group_fan_charts(
+                paths, registered_history(spec), run.figures, spec.outputs.plot_formats
+            )
     print(f"wrote {len(written)} figures to {run.figures}")
     return written
 

@@ -4,6 +4,7 @@ import pytest
 
 from stochpop.cli import main
 from stochpop.data.demo import demo_country
+from stochpop.run.groups import group_settings
 from stochpop.run.inputs import build_components
 from stochpop.run.regions import regional_settings
 from stochpop.run.spec import SpecError, load_spec, parse_spec, spec_from_dict, spec_to_dict
@@ -19,6 +20,18 @@ from stochpop.run.spec import SpecError, load_spec, parse_spec, spec_from_dict, 
         ("[model]\nx = 1\n", r"unknown section\(s\) \['model'\]"),
         ("[data]\nsource = 'hmd-hfd'\n", r"data.path: required"),
         ("[data\n", r"not valid TOML"),
+        ("[groups]\nenabled = true\n", r"groups.enabled: groups need Norway's data"),
+        (
+            "[data]\nsource = 'hmd-hfd'\npath = 'x'\n[projection]\nmigration = 'gross'\n"
+            "[groups]\nenabled = true\n",
+            r"groups.enabled: .* national net migration",
+        ),
+        (
+            "[data]\nsource = 'hmd-hfd'\npath = 'x'\n[regions]\ndivision = 'county'\n"
+            "[groups]\nenabled = true\n",
+            r"groups.enabled: groups and regions in one run are not supported",
+        ),
+        ("[groups]\nmax_duration = 0\n", r"groups.max_duration: must be at least 1"),
         ("[paths]\nn = 0\n", r"paths.n: must be at least 1"),
         ("[fit]\nmethod = 'mcmc'\n", r"fit.method: 'mcmc' is not one of"),
         ("[fit]\ndense_mass = 1\n", r"fit.dense_mass: expected bool"),
@@ -77,6 +90,13 @@ def test_run_with_bad_spec_fails_cleanly(tmp_path, capsys):
     assert main(["run", str(spec), "--out", str(out)]) == 2
     assert "projection.horizon: must be at least 1" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_groups_may_set_their_own_sampler_draws():
+    spec = parse_spec("[fit]\nwarmup = 900\nsamples = 800\n[groups]\nwarmup = 200\n")
+    settings = group_settings(spec, spec.fit)
+    assert (settings.warmup, settings.samples, settings.chains) == (200, 800, spec.fit.chains)
+    assert group_settings(parse_spec(""), spec.fit) == spec.fit
 
 
 def test_regions_may_set_their_own_sampler_draws():

@@ -1,0 +1,119 @@
+"""A run's population groups (spec [groups]): the group components fitted into the run directory, the
+grouped jump-off stock and the group model its paths draw from.
+
+The components are fitted on Norway's registered group data (`groups.registered`, in the spec's data
+folder): fertility (`groups.fertility`), emigration (`groups.emigration`) and immigration
+(`groups.immigration`), each on the registered years its module names, all before 2023. The jump-off
+stock is the reconstruction of the last year whose immigrants are registered by age, replayed with
+observed flows to the jump-off (`groups.replay.replayed_jump_off`).
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+import xarray as xr
+
+from stochpop.components.fitting import read_diagnostics
+from stochpop.components.posterior import load_posterior, save_posterior
+from stochpop.components.settings import FitSettings
+from stochpop.conventions import MIGRATION_MAX_AGE
+from stochpop.demography.groups import GroupCells
+from stochpop.groups.emigration import fit_group_emigration
+from stochpop.groups.fertility import fit_group_fertility
+from stochpop.groups.immigration import fit_group_immigration
+from stochpop.groups.model import PARTS, GroupModel
+from stochpop.groups.registered import RegisteredGroups, load_registered
+from stochpop.groups.replay import replayed_jump_off
+from stochpop.projection.rate_sets import to_kernel_ages
+from stochpop.run.inputs import data_folder
+from stochpop.run.spec import Spec, SpecError
+
+Log = Callable[[str], None]
+FITS: dict[str, Callable[[RegisteredGroups, FitSettings], az.InferenceData]] = {
+    "fertility": fit_group_fertility,
+    "emigration": fit_group_emigration,
+    "immigration": fit_group_immigration,
+}
+"""Each part's fit on the registered group data."""
+
+
+def cells(spec: Spec) -> GroupCells:
+    """The spec's cells: SSB's three country groups, durations 0..groups.max_duration (open)."""
+    return GroupCells(max_duration=spec.groups.max_duration)
+
+
+def registered(spec: Spec) -> RegisteredGroups:
+    """Norway's registered group data, from the spec's data folder."""
+    return load_registered(data_folder(spec))
+
+
+def group_settings(spec: Spec, settings: FitSettings) -> FitSettings:
+    """`settings` with the warm-up and kept draws per chain that [groups] sets, where it sets them."""
+    g = spec.groups
+    return replace(
+        settings,
+        warmup=settings.warmup if g.warmup is None else g.warmup,
+        samples=settings.samples if g.samples is None else g.samples,
+    )
+
+
+def fit_groups(
+    spec: Spec, files: dict[str, Path], settings: FitSettings, log: Log = print
+) -> dict[str, dict[str, object]]:
+    """Fit the group components with [groups]' draws (`group_settings`), save each posterior into `files`
+    (part -> file) as it finishes, and return each fit's seconds and diagnostics (for fits.json)."""
+    settings = group_settings(spec, settings)
+    reg = registered(spec)
+    report: dict[str, dict[str, object]] = {}
+    for part in PARTS:
+        start = time.perf_counter()
+        idata = FITS[part](reg, settings)
+        files[part].parent.mkdir(parents=True, exist_ok=True)
+        staged = files[part].with_suffix(".partial")
+        save_posterior(idata, staged)
+        staged.replace(files[part])
+        seconds = time.perf_counter() - start
+        report[part] = {"seconds": round(seconds, 1), "diagnostics": str(read_diagnostics(idata))}
+        log(f"fitted group {part} in {seconds:.0f} s: {report[part]['diagnostics']}")
+    return report
+
+
+def group_model(spec: Spec, files: dict[str, Path]) -> GroupModel:
+    """The group model of a fitted run: the grouped 1 January jump-off stock at kernel ages, the saved
+    posteriors `files`, the run's seed."""
+    missing = [str(f) for f in files.values() if not f.is_file()]
+    if missing:
+        raise SpecError(f"no saved group posteriors {missing} (run `stochpop fit` first)")
+    for file in files.values():
+        load_posterior(file)  # fail here, not on a worker, if one is damaged
+    start = replayed_jump_off(registered(spec), spec.projection.jump_off, cells(spec))
+    return GroupModel(
+        cells=cells(spec),
+        start=to_kernel_ages(start).transpose("cell", "sex", "age").values.astype(np.float32),
+        posteriors={part: str(file.resolve()) for part, file in files.items()},
+        seed=spec.paths.seed,
+        max_age=MIGRATION_MAX_AGE,
+    )
+
+
+def registered_history(spec: Spec) -> dict[str, xr.DataArray]:
+    """The registered series (year,) of the group fan charts (`outputs.groups.GROUP_FANS`), in their units:
+    immigrants by country group (thousands; 2006-2022), immigrants (thousands; 1986-2015 by IMDi's main
+    groups, then the country groups' sum), Norwegian-born to immigrant parents (thousands; 1986-2015) and
+    the immigrants' share of the population (%)."""
+    reg = registered(spec)
+    by_group = reg.country_groups.sel(group=[1, 2, 3])
+    main = reg.main_groups.sum("sex")
+    total = reg.population.sum(["sex", "age"])
+    registered_by_age = main.sel(category="immigrants").dropna("year")
+    later = by_group.sum("group").sel(year=by_group["year"] > registered_by_age["year"].max())
+    immigrants = xr.concat([registered_by_age, later], "year")
+    history = {f"immigrants g{g}": by_group.sel(group=g, drop=True) / 1e3 for g in (1, 2, 3)}
+    history["immigrants"] = immigrants / 1e3
+    history["norwegian_born_to_immigrant_parents"] = main.sel(category="norwegian_born").dropna("year") / 1e3
+    history["immigrant_share"] = immigrants / total.sel(year=immigrants["year"]) * 100
+    return history
