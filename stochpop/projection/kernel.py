@@ -319,7 +319,6 @@ def project(
     """
     if rates_see_population and rates_fn is None:
         raise ValueError("rates_see_population needs a rates_fn(x, population)")
-    to_rates = rates_fn if rates_fn is not None else (lambda x: x)
 
     def kept(pop: Array, following: Array, flows: Flows, x: Any) -> Any:
         if observe is not None:
@@ -327,7 +326,10 @@ def project(
         return following, flows if flows_by_age else sum_over_age(flows)
 
     def step(pop: Array, x: Any) -> tuple[Array, Any]:
-        rates = to_rates(x, pop) if rates_see_population else to_rates(x)
+        if rates_fn is None:
+            rates = x
+        else:
+            rates = rates_fn(x, pop) if rates_see_population else rates_fn(x)
         following, flows = project_year(pop, rates, config)
         return following, kept(pop, following, flows, x)
 
