@@ -95,9 +95,8 @@ def main_benchmark() -> None:
                 for name, value in measured.items():
                     results[f"{kind}_{name}"] = round(value, 2)
                 results[f"{kind}_path_years_per_s"] = round(args.paths * horizon / measured["paths_s"])
-        results["ratio_grouped_to_ungrouped"] = round(
-            float(results["grouped_paths_and_summaries_s"]) / float(results["ungrouped_paths_and_summaries_s"]), 2
-        )
+        grouped, ungrouped = (float(results[f"{k}_paths_and_summaries_s"]) for k in ("grouped", "ungrouped"))
+        results["ratio_grouped_to_ungrouped"] = round(grouped / ungrouped, 2)
         if args.big:
             big = run_directory(fit, scratch / "big", args.big, True, 0)
             start = time.perf_counter()

@@ -6,7 +6,8 @@ duration class, father shares), emigration (`groups.emigration`: business-cycle 
 sex and age effects), immigration (`groups.immigration`: the kinds' shares of the immigrations and their
 age-sex schedules). Each part draws from fold_in(PRNGKey(seed), `STREAMS[part]`) (the national components
 use streams 0-2, the regional parts 100 on), and every path from fold_in(that key, path index)
-(`randomness.path_keys`), so a path's groups do not depend on its chunk.
+(`randomness.path_keys`), so a path's groups do not depend on its chunk; so does each path's draw of the
+grouped jump-off stock.
 """
 
 from collections.abc import Mapping
@@ -17,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from stochpop.components.posterior import cached_posterior
-from stochpop.components.randomness import Paths
+from stochpop.components.randomness import Paths, path_keys
 from stochpop.demography.groups import GroupCells
 from stochpop.groups.emigration import emigration_drivers
 from stochpop.groups.fertility import group_fertility_paths
@@ -25,16 +26,17 @@ from stochpop.groups.immigration import immigration_shares
 from stochpop.groups.paths import GroupFixed, GroupStep, arrival_schedules, immigrant_shares
 
 PARTS = ("fertility", "emigration", "immigration")
-STREAMS = {part: 200 + i for i, part in enumerate(PARTS)}
-"""The key stream of each part."""
+STREAMS = {part: 200 + i for i, part in enumerate((*PARTS, "jump_off"))}
+"""The key stream of each part, and of the paths' jump-off draws."""
 
 
 @dataclass(frozen=True)
 class GroupModel:
     """A run's group components; picklable (posteriors travel as file names).
 
-    start: the grouped 1 January jump-off stock (C, 2, A) at kernel ages, persons; max_age: the last age
-    with migration (`KernelConfig.migration_max_age`).
+    start: draws of the grouped 1 January jump-off stock (K, C, 2, A) at kernel ages, persons (the
+    reconstruction's spread: each path starts from one, `start_draws`); max_age: the last age with
+    migration (`KernelConfig.migration_max_age`).
     """
 
     cells: GroupCells
@@ -45,6 +47,12 @@ class GroupModel:
 
     def key(self, part: str) -> jax.Array:
         return jax.random.fold_in(jax.random.PRNGKey(self.seed), STREAMS[part])
+
+    def start_draws(self, paths: Paths) -> np.ndarray:
+        """The jump-off draw (n,) of each of `paths`, uniform over the K draws, from the path's own key."""
+        keys = path_keys(self.key("jump_off"), paths)
+        pick = jax.vmap(lambda k: jax.random.randint(k, (), 0, self.start.shape[0]))(keys)
+        return np.asarray(pick)
 
     def inputs(self, paths: Paths, years: np.ndarray) -> tuple[GroupFixed, GroupStep]:
         """The group inputs of `paths` (a count or path indices) for the event `years`: fixed (n, ...) and

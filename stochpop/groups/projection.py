@@ -6,9 +6,9 @@ run (BEFINN's groups, issue #14).
 
 Each chunk projects its national paths (`PathProjection.simulated`), then the cells under them in one scan
 that turns each year's national rates and the path's group inputs into rates by cell
-(`paths.grouped_rates`): every path's cells sum to its national population by sex and age. The grouped
-jump-off stock is the model's, adjusted by sex and age to the national jump-off stock (the rest takes the
-difference).
+(`paths.grouped_rates`): every path's cells sum to its national population by sex and age. Each path's
+grouped jump-off stock is one of the model's draws (`GroupModel.start_draws`), adjusted by sex and age to
+the national jump-off stock (the rest takes the difference).
 
 Stored per path, besides the national variables (`results.results_dataset`), by `paths.GROUP_KINDS`:
 * group_population (year, draw, group_kind): persons on 1 January; group_population_70plus: aged 70+;
@@ -41,13 +41,14 @@ OLD_AGE = 70
 
 
 def adjusted_start(start: np.ndarray, national: np.ndarray) -> np.ndarray:
-    """The grouped stock (C, 2, A) with the rest (cell 0) set to the national stock (2, A) minus the other
-    cells; where those exceed the national stock, they are scaled down to it and the rest is 0."""
-    others = start[1:].sum(0)
-    scale = np.where(others > national, national / np.maximum(others, 1e-30), 1.0)
-    adjusted = start.astype(np.float64).copy()
-    adjusted[1:] *= scale
-    adjusted[0] = np.maximum(national - adjusted[1:].sum(0), 0.0)
+    """Grouped stocks (..., C, 2, A) with the rest (cell 0) set to the national stock (2, A) minus the
+    other cells; where those exceed the national stock, they are scaled down to it and the rest is 0."""
+    adjusted = np.array(start, dtype=np.float64)
+    others = adjusted[..., 1:, :, :].sum(-3)
+    adjusted[..., 1:, :, :] *= np.where(others > national, national / np.maximum(others, 1e-30), 1.0)[
+        ..., None, :, :
+    ]
+    adjusted[..., 0, :, :] = np.maximum(national - adjusted[..., 1:, :, :].sum(-3), 0.0)
     return adjusted
 
 
@@ -106,14 +107,14 @@ class GroupedProjection:
         p = self.national
         outputs, fixed, series = p.simulated(draws)
         group_fixed, group_series = self.model.inputs(draws, p.event_years)
-        initial = adjusted_start(self.model.start, p.stock)
+        initial = adjusted_start(self.model.start[self.model.start_draws(draws)], p.stock)
         kept = grouped_scan(
             p.source,
             fixed,
             series,
             group_fixed,
             group_series,
-            jnp.asarray(np.broadcast_to(initial, (draws.size, *initial.shape)), jnp.float32),
+            jnp.asarray(initial, jnp.float32),
             jnp.asarray(kind_matrix(self.model.cells), jnp.float32),
             self.config,
         )

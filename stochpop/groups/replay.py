@@ -243,16 +243,26 @@ def errors(reg: RegisteredGroups, result: xr.Dataset) -> xr.DataArray:
     return xr.concat([relative, total.expand_dims(kind=["total"])], "kind").transpose("year", "kind")
 
 
-def replayed_jump_off(reg: RegisteredGroups, year: int, cells: GroupCells = CELLS) -> xr.DataArray:
-    """The grouped population (cell, sex, age) on 1 January `year`, for a jump-off after the last year
-    whose immigrants are registered by age (`jump_off`): that year's reconstruction replayed with observed
-    flows (`replay`) to the last year with registered stocks by country group (at most `year`), where the
-    immigrants of each group are scaled to the registered ones, and replayed on to `year`."""
+def reconstruction_year(reg: RegisteredGroups, year: int) -> int:
+    """The last year, at most `year`, whose immigrants are registered by age: where a jump-off is rebuilt
+    from the registers (`jump_off`) before `replayed_jump_off` carries it on."""
     with_ages = reg.age_groups["year"].values
-    first = int(with_ages[with_ages <= year].max())
+    if not (with_ages <= year).any():
+        raise ValueError(f"no year up to {year} has immigrants registered by age (first: {with_ages.min()})")
+    return int(with_ages[with_ages <= year].max())
+
+
+def replayed_jump_off(
+    reg: RegisteredGroups, year: int, cells: GroupCells = CELLS, start: xr.DataArray | None = None
+) -> xr.DataArray:
+    """The grouped population (cell, sex, age) on 1 January `year`: the reconstruction of
+    `reconstruction_year` (`start`, e.g. one of `jump_off_draws`; by default `jump_off`) replayed with
+    observed flows (`replay`) to the last year with registered stocks by country group (at most `year`),
+    where the immigrants of each group are scaled to the registered ones, and replayed on to `year`."""
+    first = reconstruction_year(reg, year)
     by_group = reg.country_groups.sel(group=list(GROUPS))
     raked = min(year, int(by_group["year"].max()))
-    population = replay(reg, first, raked, cells)["population"].isel(year=-1, drop=True)
+    population = replay(reg, first, raked, cells, start)["population"].isel(year=-1, drop=True)
     immigrants = population.values[1 : 1 + cells.groups * cells.durations]
     grouped = immigrants.reshape(cells.groups, cells.durations, *immigrants.shape[1:])
     factor = by_group.sel(year=raked).values / grouped.sum((1, 2, 3))

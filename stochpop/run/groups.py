@@ -5,7 +5,9 @@ The components are fitted on Norway's registered group data (`groups.registered`
 folder): fertility (`groups.fertility`), emigration (`groups.emigration`) and immigration
 (`groups.immigration`), each on the registered years its module names, all before 2023. The jump-off
 stock is the reconstruction of the last year whose immigrants are registered by age, replayed with
-observed flows to the jump-off (`groups.replay.replayed_jump_off`).
+observed flows to the jump-off (`groups.replay.replayed_jump_off`), in `JUMP_OFF_DRAWS` draws of the
+reconstruction's spread (`groups.jump_off.jump_off_draws`), saved beside the posteriors at fit time; each
+path starts from one of them (`groups.model.GroupModel`).
 """
 
 import time
@@ -25,14 +27,21 @@ from stochpop.demography.groups import GroupCells
 from stochpop.groups.emigration import fit_group_emigration
 from stochpop.groups.fertility import fit_group_fertility
 from stochpop.groups.immigration import fit_group_immigration
+from stochpop.groups.jump_off import jump_off_draws
 from stochpop.groups.model import PARTS, GroupModel
 from stochpop.groups.registered import RegisteredGroups, load_registered
-from stochpop.groups.replay import replayed_jump_off
+from stochpop.groups.replay import reconstruction_year, replayed_jump_off
 from stochpop.projection.rate_sets import to_kernel_ages
 from stochpop.run.inputs import data_folder
 from stochpop.run.spec import Spec, SpecError
 
 Log = Callable[[str], None]
+JUMP_OFF = "jump_off"
+"""The file (beside the components' posteriors) of the grouped jump-off's draws."""
+FILES = (*PARTS, JUMP_OFF)
+"""What a grouped fit saves in posteriors/groups/: the components and the jump-off draws."""
+JUMP_OFF_DRAWS = 20
+"""Reconstructions of the grouped jump-off (each replayed to the jump-off): the paths' start draws."""
 FITS: dict[str, Callable[[RegisteredGroups, FitSettings], az.InferenceData]] = {
     "fertility": fit_group_fertility,
     "emigration": fit_group_emigration,
@@ -64,37 +73,56 @@ def group_settings(spec: Spec, settings: FitSettings) -> FitSettings:
 def fit_groups(
     spec: Spec, files: dict[str, Path], settings: FitSettings, log: Log = print
 ) -> dict[str, dict[str, object]]:
-    """Fit the group components with [groups]' draws (`group_settings`), save each posterior into `files`
-    (part -> file) as it finishes, and return each fit's seconds and diagnostics (for fits.json)."""
+    """Fit the group components with [groups]' draws (`group_settings`) and reconstruct the jump-off's
+    draws (`jump_off_stocks`); save each into `files` (`FILES` -> file) as it finishes; return each
+    step's seconds and diagnostics (for fits.json)."""
     settings = group_settings(spec, settings)
     reg = registered(spec)
     report: dict[str, dict[str, object]] = {}
-    for part in PARTS:
+    for part in FILES:
         start = time.perf_counter()
-        idata = FITS[part](reg, settings)
-        files[part].parent.mkdir(parents=True, exist_ok=True)
         staged = files[part].with_suffix(".partial")
-        save_posterior(idata, staged)
+        files[part].parent.mkdir(parents=True, exist_ok=True)
+        if part == JUMP_OFF:
+            jump_off_stocks(reg, spec).to_netcdf(staged)
+            report[part] = {"draws": JUMP_OFF_DRAWS}
+        else:
+            idata = FITS[part](reg, settings)
+            save_posterior(idata, staged)
+            report[part] = {"diagnostics": str(read_diagnostics(idata))}
         staged.replace(files[part])
-        seconds = time.perf_counter() - start
-        report[part] = {"seconds": round(seconds, 1), "diagnostics": str(read_diagnostics(idata))}
-        log(f"fitted group {part} in {seconds:.0f} s: {report[part]['diagnostics']}")
+        report[part]["seconds"] = round(time.perf_counter() - start, 1)
+        log(f"group {part} in {report[part]['seconds']:.0f} s: {report[part]}")
     return report
 
 
+def jump_off_stocks(reg: RegisteredGroups, spec: Spec) -> xr.DataArray:
+    """`JUMP_OFF_DRAWS` grouped stocks (draw, cell, sex, age) on 1 January of the spec's jump-off: draws of
+    the reconstruction's spread (`jump_off_draws`, seeded by the run's seed) each replayed to the jump-off
+    (`replayed_jump_off`); persons."""
+    year, c = spec.projection.jump_off, cells(spec)
+    first = reconstruction_year(reg, year)
+    draws = jump_off_draws(reg, first, JUMP_OFF_DRAWS, spec.paths.seed, c)
+    stocks = [replayed_jump_off(reg, year, c, draws.isel(draw=i, drop=True)) for i in range(JUMP_OFF_DRAWS)]
+    return xr.concat(stocks, "draw").assign_attrs(
+        units="persons", date=f"1 January {year}", reconstructed=first
+    )
+
+
 def group_model(spec: Spec, files: dict[str, Path]) -> GroupModel:
-    """The group model of a fitted run: the grouped 1 January jump-off stock at kernel ages, the saved
-    posteriors `files`, the run's seed."""
+    """The group model of a fitted run: the saved jump-off draws at kernel ages, the saved posteriors,
+    the run's seed (`files`: `FILES` -> file)."""
     missing = [str(f) for f in files.values() if not f.is_file()]
     if missing:
         raise SpecError(f"no saved group posteriors {missing} (run `stochpop fit` first)")
-    for file in files.values():
-        load_posterior(file)  # fail here, not on a worker, if one is damaged
-    start = replayed_jump_off(registered(spec), spec.projection.jump_off, cells(spec))
+    for part in PARTS:
+        load_posterior(files[part])  # fail here, not on a worker, if one is damaged
+    with xr.open_dataarray(files[JUMP_OFF]) as stocks:
+        start = to_kernel_ages(stocks.load()).transpose("draw", "cell", "sex", "age").values
     return GroupModel(
         cells=cells(spec),
-        start=to_kernel_ages(start).transpose("cell", "sex", "age").values.astype(np.float32),
-        posteriors={part: str(file.resolve()) for part, file in files.items()},
+        start=start.astype(np.float32),
+        posteriors={part: str(files[part].resolve()) for part in PARTS},
         seed=spec.paths.seed,
         max_age=MIGRATION_MAX_AGE,
     )

@@ -27,7 +27,6 @@ from stochpop.backtest.evaluate import External, evaluate
 from stochpop.backtest.run import run_backtest
 from stochpop.data.container import CountryData
 from stochpop.demography.indicators import observed_indicators
-from stochpop.groups.model import PARTS
 from stochpop.groups.projection import GroupedProjection
 from stochpop.outputs.figures import write_figures
 from stochpop.outputs.groups import group_fan_charts
@@ -41,6 +40,7 @@ from stochpop.run.chunks import run_chunks
 from stochpop.run.cluster import dask_client
 from stochpop.run.directory import RunDirectory, write_atomically
 from stochpop.run.fitting import fit_and_save
+from stochpop.run.groups import FILES as GROUP_FILES
 from stochpop.run.groups import fit_groups, group_model, registered_history
 from stochpop.run.inputs import build_components, load_data
 from stochpop.run.lock import run_lock
@@ -72,7 +72,7 @@ def fit(spec: Spec, out: str | Path, data: CountryData | None = None) -> RunDire
         if spec.regions.division != "none":
             extra["regions"] = fit_regions(spec, data, run.regional_files(parts(spec)), spec.fit, tqdm.write)
         if spec.groups.enabled:
-            extra["groups"] = fit_groups(spec, run.group_files(PARTS), spec.fit, tqdm.write)
+            extra["groups"] = fit_groups(spec, run.group_files(GROUP_FILES), spec.fit, tqdm.write)
         if extra:
             fits = json.loads(run.fits_file.read_text())
             write_atomically(run.fits_file, json.dumps({**fits, **extra}, indent=2))
@@ -85,7 +85,7 @@ def chunk_function(run: RunLike, projection: PathProjection) -> ChunkFn:
     run = _run(run)
     spec = run.spec()
     if spec.groups.enabled:
-        return GroupedProjection(projection, group_model(spec, run.group_files(PARTS)))
+        return GroupedProjection(projection, group_model(spec, run.group_files(GROUP_FILES)))
     if spec.regions.division == "none":
         return projection
     files = run.regional_files(parts(spec))

@@ -6,10 +6,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy import stats
 
 from stochpop.conventions import N_AGES
 from stochpop.demography.groups import GroupCells
 from stochpop.groups.emigration import emigration_probabilities
+from stochpop.groups.model import GroupModel
 from stochpop.groups.paths import GroupFixed, GroupStep, arrival_schedules, grouped_rates, kind_matrix
 from stochpop.groups.projection import adjusted_start
 from stochpop.projection.kernel import KernelConfig, Rates, project
@@ -204,3 +206,15 @@ def test_a_deep_national_outflow_leaves_every_cell_and_still_sums():
     usual, _ = one_year(year.net_migration)
     settled = slice(2, 1 + CELLS.durations)  # immigrants of group 1 at durations 1.., not the year's arrivals
     assert (grouped[:, settled, :, 21:40] < 0.9 * usual[:, settled, :, 21:40]).all()
+
+
+def test_each_path_draws_its_jump_off_from_its_own_key():
+    """A path's jump-off draw depends on its index alone (chunks give the same paths) and the draws are
+    used evenly (a chi-square test at 1e-3 over 4 000 paths and 5 draws)."""
+    model = GroupModel(
+        cells=CELLS, start=np.zeros((5, CELLS.size, 2, N_AGES)), posteriors={}, seed=3, max_age=69
+    )
+    every = model.start_draws(4_000)
+    np.testing.assert_array_equal(model.start_draws(np.array([3, 7, 3999])), every[[3, 7, 3999]])
+    counts = np.bincount(every, minlength=5)
+    assert stats.chisquare(counts).pvalue > 1e-3
