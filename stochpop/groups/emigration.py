@@ -268,10 +268,11 @@ def fit_data(data: EmigrationData, settings: FitSettings = DEFAULT_FIT_SETTINGS)
 
 
 def fit_group_emigration(
-    registered: RegisteredGroups, settings: FitSettings = DEFAULT_FIT_SETTINGS
+    registered: RegisteredGroups, settings: FitSettings = DEFAULT_FIT_SETTINGS, last_year: int | None = None
 ) -> az.InferenceData:
-    """The model fitted to Norway's registered emigration (`emigration_data`), `FIRST_YEAR`..`LAST_YEAR`."""
-    return fit_data(emigration_data(registered), settings)
+    """The model fitted to Norway's registered emigration (`emigration_data`) of the event years <=
+    `last_year` (None: all), `FIRST_YEAR`..`LAST_YEAR` at most."""
+    return fit_data(emigration_data(registered, last_year=last_year), settings)
 
 
 def replicated_counts(idata: az.InferenceData, key: Array) -> xr.DataArray:

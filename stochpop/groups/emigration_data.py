@@ -32,7 +32,7 @@ from stochpop.conventions import MIGRATION_MAX_AGE, SEXES
 from stochpop.demography.ageing import age_one_year
 from stochpop.demography.groups import GroupCells
 from stochpop.groups.jump_off import CELLS, EMIGRATION_LOG_ODDS
-from stochpop.groups.registered import RegisteredGroups, interpolated
+from stochpop.groups.registered import RegisteredGroups, interpolated, registered_until
 from stochpop.groups.replay import emigration_pattern, replay
 
 FIRST_YEAR: int = 1990
@@ -149,11 +149,22 @@ def _registered_by_sex(reg: RegisteredGroups, category: str, years: np.ndarray) 
     )
 
 
-def at_risk(reg: RegisteredGroups, cells: GroupCells = CELLS) -> xr.DataArray:
-    """Persons at risk of emigrating (year, cell, sex, age 0..69) in `FIRST_YEAR`..`LAST_YEAR`: the 1
-    January stock aged one year, the year's births at age 0 (module docstring)."""
-    replayed = replay(reg, REPLAY_START, LAST_YEAR + 1, cells)
-    replay_years = np.arange(REPLAY_START, LAST_YEAR + 1)
+def fitted_until(last_year: int | None) -> int:
+    """The last fitted year when the fit may see the events of years <= `last_year` (None: all):
+    `LAST_YEAR` or `last_year`, whichever is earlier (ValueError before 2008, the first year of Eurostat's
+    emigrations by age, the age pattern's data)."""
+    if last_year is None:
+        return LAST_YEAR
+    if last_year < EUROSTAT_BELOW_SSB_FROM:
+        raise ValueError(f"last_year: {last_year} is before {EUROSTAT_BELOW_SSB_FROM} (emigrations by age)")
+    return min(LAST_YEAR, last_year)
+
+
+def at_risk(reg: RegisteredGroups, cells: GroupCells = CELLS, last: int = LAST_YEAR) -> xr.DataArray:
+    """Persons at risk of emigrating (year, cell, sex, age 0..69) in `FIRST_YEAR`..`last`: the 1 January
+    stock aged one year, the year's births at age 0 (module docstring)."""
+    replayed = replay(reg, REPLAY_START, last + 1, cells)
+    replay_years = np.arange(REPLAY_START, last + 1)
     population = replayed["population"].sel(year=replay_years).transpose("year", "cell", "sex", "age").values
     births = replayed["births"].sel(event_year=replay_years).transpose("event_year", "cell", "sex").values
     early = np.arange(FIRST_YEAR, REPLAY_START)
@@ -177,7 +188,7 @@ def at_risk(reg: RegisteredGroups, cells: GroupCells = CELLS) -> xr.DataArray:
         aged,
         dims=("year", "cell", "sex", "age"),
         coords={
-            "year": np.arange(FIRST_YEAR, LAST_YEAR + 1),
+            "year": np.arange(FIRST_YEAR, last + 1),
             "cell": list(cells.labels()),
             "sex": list(SEXES),
             "age": np.arange(N_AGES),
@@ -232,9 +243,16 @@ def _observations(reg: RegisteredGroups, years: np.ndarray) -> list[Observation]
     return rows
 
 
-def emigration_data(reg: RegisteredGroups, cells: GroupCells = CELLS) -> EmigrationData:
-    """The registered data of the fit (module docstring): stocks at risk summed by effect class."""
-    stocks = at_risk(reg, cells)
+def emigration_data(
+    reg: RegisteredGroups, cells: GroupCells = CELLS, last_year: int | None = None
+) -> EmigrationData:
+    """The registered data of the fit (module docstring): stocks at risk summed by effect class.
+    `last_year`: the last event year it may see (None: all): the years end in `fitted_until(last_year)`,
+    and everything is built from the data known on 1 January `last_year` + 1 (`registered_until`: the
+    age pattern pools Eurostat's years <= `last_year`, the replay's stocks and flows end then)."""
+    last = fitted_until(last_year)
+    reg = registered_until(reg, last_year)
+    stocks = at_risk(reg, cells, last)
     years = stocks["year"].values
     classes = effect_class(cells)
     by_class = np.zeros((years.size, N_CLASSES, 2, N_AGES))
@@ -247,7 +265,7 @@ def emigration_data(reg: RegisteredGroups, cells: GroupCells = CELLS) -> Emigrat
     return EmigrationData(
         years=years,
         at_risk=by_class,
-        offset=age_offset(reg),
+        offset=age_offset(reg, last),
         obs_year=np.array([row[1] for row in rows], dtype=int),
         obs_weights=np.array([row[2] for row in rows]),
         obs_kappa=np.array([row[3] for row in rows]),

@@ -159,7 +159,7 @@ def group_fertility_model(
     at_births = jnp.append((log_relative * _shrink(rate, birth_offset)).ravel(), 0.0)
     women = jnp.append(birth_women.ravel(), birth_rest)
     rows = jnp.concatenate(
-        [birth_rows.reshape(birth_rows.shape[0], -1), jnp.zeros((birth_rows.shape[0], 1))], 1
+        [birth_rows.reshape(birth_rows.shape[0], birth_women.size), jnp.zeros((birth_rows.shape[0], 1))], 1
     )
     log_share = _log_weighted_sum(at_births, rows * women) - _log_weighted_sum(at_births, women)
     numpyro.deterministic("share_fitted", jnp.exp(log_share))
@@ -223,10 +223,11 @@ def fit_fertility_data(data: FertilityData, settings: FitSettings = DEFAULT_FIT_
 
 
 def fit_group_fertility(
-    registered: RegisteredGroups, settings: FitSettings = DEFAULT_FIT_SETTINGS
+    registered: RegisteredGroups, settings: FitSettings = DEFAULT_FIT_SETTINGS, last_year: int | None = None
 ) -> az.InferenceData:
-    """Fit the group fertility model to Norway's registered figures (`fertility_data.fertility_data`)."""
-    return fit_fertility_data(fertility_data(registered), settings)
+    """Fit the group fertility model to Norway's registered figures (`fertility_data.fertility_data`) of
+    the years <= `last_year` (None: all; the levels are then stated for `last_year`, at the latest 2022)."""
+    return fit_fertility_data(fertility_data(registered, last_year=last_year), settings)
 
 
 def simulate_fertility_data(data: FertilityData, parameters: Mapping[str, Any], key: Array) -> FertilityData:

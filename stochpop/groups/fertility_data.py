@@ -57,7 +57,7 @@ from stochpop.data.errors import DataError
 from stochpop.data.immigrants import country_group, read_imdi_country_background
 from stochpop.demography.groups import FERTILITY_DURATION_CLASSES, GroupCells
 from stochpop.groups.jump_off import CELLS, jump_off
-from stochpop.groups.registered import GROUPS, RegisteredGroups
+from stochpop.groups.registered import GROUPS, RegisteredGroups, registered_until
 from stochpop.groups.replay import replay
 from stochpop.groups.ssb2018 import SSB_BIRTH_SHARES_2017
 
@@ -65,6 +65,8 @@ FIRST_YEAR: int = 2006
 """First year of grouped stocks (the replay's jump-off; IMDi's age groups and country background start)."""
 LAST_YEAR: int = 2022
 """Last year with registered fertility (HMD/HFD) and country background; the model's reference year."""
+FIRST_RATIO_YEAR: int = 2009
+"""First year of a registered TFR ratio from `FIRST_YEAR` on (SSB's table of 1998-2016)."""
 BIRTH_YEAR: int = 2017
 """The year of SSB's birth shares (ch. 3.1)."""
 DURATION_LABELS: tuple[str, ...] = ("<=1", "2-3", "4-6", "7-11", "12+")
@@ -166,19 +168,24 @@ def duration_class(cells: GroupCells = CELLS) -> np.ndarray:
     return np.searchsorted(firsts, np.arange(cells.durations), side="right") - 1
 
 
-def grouped_population(reg: RegisteredGroups, cells: GroupCells = CELLS) -> xr.DataArray:
-    """The grouped 1 January population (year FIRST_YEAR..LAST_YEAR, cell, sex, age), persons: the
+def grouped_population(
+    reg: RegisteredGroups, cells: GroupCells = CELLS, last_year: int | None = None
+) -> xr.DataArray:
+    """The grouped 1 January population (year FIRST_YEAR..`fitted_until(last_year)`, cell, sex, age),
+    persons, from the registered data known then (`registered_until(reg, last_year)`): the
     reconstruction (`jump_off`) in each year with registered immigrants by age group (2006-2013, 2015),
     replayed with registered flows (`replay`) to the years after it (2014; 2016-2022), each group's
     immigrants scaled to its registered stock of the year (IMDi country background). A replay over all of
     2006-2022 drifts in age (too few women in their twenties by 2015); short replays keep the registered
     age margins."""
-    anchors = sorted(int(y) for y in reg.age_groups["year"].values if FIRST_YEAR <= y <= LAST_YEAR)
+    final = fitted_until(last_year)
+    reg = registered_until(reg, last_year)
+    anchors = sorted(int(y) for y in reg.age_groups["year"].values if FIRST_YEAR <= y <= final)
     if not anchors or anchors[0] != FIRST_YEAR:
         raise ValueError(f"RegisteredGroups.age_groups: no registered immigrants by age in {FIRST_YEAR}")
     pieces = []
-    for first, following in zip(anchors, [*anchors[1:], LAST_YEAR + 1], strict=True):
-        last = min(following, LAST_YEAR + 1) - 1
+    for first, following in zip(anchors, [*anchors[1:], final + 1], strict=True):
+        last = min(following, final + 1) - 1
         if last == first:
             pieces.append(jump_off(reg, first, cells).expand_dims(year=[first]))
         else:
@@ -191,6 +198,16 @@ def grouped_population(reg: RegisteredGroups, cells: GroupCells = CELLS) -> xr.D
         replayed = values[:, group_cells].sum((1, 2, 3))
         values[:, group_cells] *= (registered[:, g - 1] / replayed)[:, None, None, None]
     return population.copy(data=values)
+
+
+def fitted_until(last_year: int | None) -> int:
+    """The last year of the fit that may see the events of years <= `last_year` (None: all): `LAST_YEAR`
+    or `last_year`, whichever is earlier (ValueError before the first registered ratio used, 2009)."""
+    if last_year is None:
+        return LAST_YEAR
+    if last_year < FIRST_RATIO_YEAR:
+        raise ValueError(f"last_year: {last_year} is before {FIRST_RATIO_YEAR}, the first TFR ratio used")
+    return min(LAST_YEAR, last_year)
 
 
 def women_at_risk(population: xr.DataArray) -> xr.DataArray:
@@ -260,20 +277,29 @@ def _source_path(reg: RegisteredGroups) -> Path:
 
 
 def fertility_data(
-    reg: RegisteredGroups, population: xr.DataArray | None = None, cells: GroupCells = CELLS
+    reg: RegisteredGroups,
+    population: xr.DataArray | None = None,
+    cells: GroupCells = CELLS,
+    last_year: int | None = None,
 ) -> FertilityData:
     """The registered observations and their class weights (module docstring); `population`: the grouped
-    population (`grouped_population`, computed if None)."""
+    population (`grouped_population`, computed if None). `last_year`: the last event year the data may
+    hold (None: all): TFR ratios and birth shares of later years are cut, the stocks weighting them end on
+    1 January `last_year` (`grouped_population`), and the levels are stated for `fitted_until(last_year)`
+    (`reference_year`)."""
+    final = fitted_until(last_year)
     path = _source_path(reg)
     table = _tfr_table(path)
     by_country = read_imdi_country_background(path.parent / COUNTRY_BACKGROUND_FILE)
-    women = women_at_risk(grouped_population(reg, cells) if population is None else population)
+    if population is None:
+        population = grouped_population(reg, cells, last_year)
+    women = women_at_risk(population.sel(year=population["year"] <= final))
     by_class = women_by_class(women.values, cells)[0]
     years_known = women["year"].values
     rows: dict[str, list] = {"year": [], "series": [], "ratio": [], "mix": []}
     for source, labels in TABLES.items():
         years = sorted(int(y) for y in table.loc[table["source_table"] == source, "year"].unique())
-        for year in (y for y in years if FIRST_YEAR <= y <= LAST_YEAR):
+        for year in (y for y in years if FIRST_YEAR <= y <= final):
             t = int(np.flatnonzero(years_known == year)[0])
             schedule = reg.fertility.sel(year=year).values
             schedule = schedule / schedule.sum()
@@ -297,16 +323,19 @@ def fertility_data(
         mix=np.stack(rows["mix"]),
         proxy=(names == "north_america_oceania").astype(float),
         **birth_observations(reg, women),
-        reference_year=LAST_YEAR,
+        reference_year=final,
     )
 
 
 def birth_observations(
     reg: RegisteredGroups, women: xr.DataArray, cells: GroupCells = CELLS
 ) -> dict[str, Any]:
-    """SSB's 2017 birth shares and their weights: the `FertilityData` fields birth_* (module docstring)."""
-    schedule = reg.fertility.sel(year=BIRTH_YEAR).values
-    by_class, rest = women_by_class(women.sel(year=BIRTH_YEAR).values, cells)
+    """SSB's 2017 birth shares and their weights: the `FertilityData` fields birth_* (module docstring).
+    If `women` (year, cell, mother_age) end before 2017, no birth shares (m = 0), the weights of its last
+    year."""
+    year = min(BIRTH_YEAR, int(women["year"].max()))
+    schedule = reg.fertility.sel(year=year).values
+    by_class, rest = women_by_class(women.sel(year=year).values, cells)
     weighted = (by_class * schedule / schedule.sum()).sum(-1)
     rest_weighted = float((rest * schedule / schedule.sum()).sum())
     total = weighted.sum() + rest_weighted
@@ -317,11 +346,12 @@ def birth_observations(
     shares = np.array(
         [SSB_BIRTH_SHARES_2017[k] for k in ("immigrant mothers", "group 3", "group 2")], dtype=float
     )
+    kept = slice(None) if year == BIRTH_YEAR else slice(0)
     return {
         "birth_women": weighted / total,
         "birth_rest": rest_weighted / total,
-        "birth_rows": rows,
-        "birth_shares": shares,
-        "birth_sd": BIRTH_SHARE_ROUNDING / np.sqrt(12.0) / shares,
-        "birth_year": BIRTH_YEAR,
+        "birth_rows": rows[kept],
+        "birth_shares": shares[kept],
+        "birth_sd": BIRTH_SHARE_ROUNDING / np.sqrt(12.0) / shares[kept],
+        "birth_year": year,
     }

@@ -77,7 +77,7 @@ from stochpop.conventions import MIGRATION_MAX_AGE, N_AGES, SEXES
 from stochpop.data.immigrants import AGE_GROUP_FIRST
 from stochpop.demography.groups import GroupCells
 from stochpop.groups.jump_off import CELLS, arrival_schedule, emigration_rate
-from stochpop.groups.registered import GROUPS, RegisteredGroups, interpolated
+from stochpop.groups.registered import GROUPS, RegisteredGroups, interpolated, registered_until
 from stochpop.groups.ssb2018 import IMMIGRATION, NON_IMMIGRANT_IMMIGRATION, registered_emigration_rates
 
 Array = jax.Array
@@ -140,10 +140,10 @@ def immigrant_death_rate(reg: RegisteredGroups, years: np.ndarray) -> xr.DataArr
     ages = reg.population["age"].values
     first = np.searchsorted(AGE_GROUP_FIRST, ages, side="right") - 1
     label = xr.DataArray(reg.age_groups["age_group"].values[first], coords={"age": ages}, dims="age")
-    known = reg.age_groups["year"].values
+    known = np.intersect1d(reg.age_groups["year"].values, reg.deaths["year"].values)
     deaths = reg.deaths.sel(year=known).groupby(label.rename("age_group")).sum()
     population = reg.population.sel(year=known).groupby(label.rename("age_group")).sum()
-    immigrants = reg.age_groups.transpose("year", "sex", "age_group").values
+    immigrants = reg.age_groups.sel(year=known).transpose("year", "sex", "age_group").values
     rate = (immigrants * (deaths / population).transpose("year", "sex", "age_group").values).sum((1, 2))
     crude = xr.DataArray(rate / immigrants.sum((1, 2)), coords={"year": known}, dims="year")
     return interpolated(crude, np.asarray(years))
@@ -230,9 +230,21 @@ def _rows(years: np.ndarray, observed: np.ndarray) -> np.ndarray:
     return np.searchsorted(years, observed)
 
 
-def share_observations(reg: RegisteredGroups) -> ShareData:
+FIRST_LAST_YEAR: int = 2014
+"""The earliest `last_year` of `share_observations`: the reconstruction's emigration rates by group are
+IMDi's of 2014 (`ssb2018.registered_emigration_rates`)."""
+
+
+def share_observations(reg: RegisteredGroups, last_year: int | None = None) -> ShareData:
     """The registered and reconstructed log ratios (module docstring), states from the first citizenship
-    year to the last reconstructed year; reconstructed years with an arrival <= 0 are left out."""
+    year to the last reconstructed year; reconstructed years with an arrival <= 0 are left out.
+    `last_year`: the last event year they may see (None: all; at least `FIRST_LAST_YEAR`): every
+    observation of a later year is cut (SSB's 2017 ratio among them), and the reconstruction uses the data
+    known on 1 January `last_year` + 1 (`registered_until`: its stocks up to then, so its arrivals end in
+    `last_year`)."""
+    if last_year is not None and last_year < FIRST_LAST_YEAR:
+        raise ValueError(f"last_year: {last_year} is before {FIRST_LAST_YEAR} (IMDi's emigrations by group)")
+    reg = registered_until(reg, last_year)
     arrivals = reconstructed_arrivals(reg).arrivals.transpose("year", "group")
     arrivals = arrivals.where((arrivals > 0).all("group"), drop=True)
     rec_years = arrivals["year"].values
@@ -243,7 +255,8 @@ def share_observations(reg: RegisteredGroups) -> ShareData:
     foreign = citizenship.sel(category="foreign_citizens")
     imdi = reg.flows_imdi.sel(flow="immigration")
     others = imdi.sel(category="all") - imdi.sel(category="immigrants")
-    ssb_ratio = SSB_NON_IMMIGRANTS / (SSB_IMMIGRATION - SSB_NON_IMMIGRANTS)
+    ssb = [SSB_YEAR] if last_year is None or SSB_YEAR <= last_year else []
+    ssb_ratio = [SSB_NON_IMMIGRANTS / (SSB_IMMIGRATION - SSB_NON_IMMIGRANTS)] * len(ssb)
     region = reg.flows_by_region.sel(flow="immigration").transpose("year", "region2")
     return ShareData(
         years=years,
@@ -254,7 +267,7 @@ def share_observations(reg: RegisteredGroups) -> ShareData:
             np.log((citizenship.sel(category="all") - foreign).values / foreign.values),
         ),
         registered_immigrant=(
-            _rows(years, np.append(imdi["year"].values, SSB_YEAR)),
+            _rows(years, np.append(imdi["year"].values, ssb)),
             np.log(np.append(others.values / imdi.sel(category="immigrants").values, ssb_ratio)),
         ),
         registered_region=(
@@ -370,29 +383,34 @@ _simulate_ratios = jax.jit(simulate_ratios)
 """`simulate_ratios` compiled once per shape."""
 
 
-def kind_schedule(reg: RegisteredGroups) -> np.ndarray:
+def kind_schedule(reg: RegisteredGroups, last_year: int | None = None) -> np.ndarray:
     """Immigrations by kind, sex and age at end of year (4, 2, `N_AGES`), each kind summing to 1: the
-    national Eurostat schedule (`arrival_schedule`) at ages 0..`MIGRATION_MAX_AGE` for every kind."""
-    schedule = arrival_schedule(reg, N_AGES)
+    national Eurostat schedule (`arrival_schedule`, of its years <= `last_year`; None: all) at ages
+    0..`MIGRATION_MAX_AGE` for every kind."""
+    schedule = arrival_schedule(registered_until(reg, last_year), N_AGES)
     if MIGRATION_MAX_AGE is not None:
         schedule = schedule * (np.arange(N_AGES) <= MIGRATION_MAX_AGE)
     return np.broadcast_to(schedule / schedule.sum(), (len(KINDS), *schedule.shape)).copy()
 
 
 def fit_group_immigration(
-    reg: RegisteredGroups, settings: FitSettings = DEFAULT_FIT_SETTINGS, data: ShareData | None = None
+    reg: RegisteredGroups,
+    settings: FitSettings = DEFAULT_FIT_SETTINGS,
+    data: ShareData | None = None,
+    last_year: int | None = None,
 ) -> az.InferenceData:
-    """Fit `immigration_share_model` to Norway's registered data (or to `data`, e.g. simulated) ->
-    InferenceData: posterior (scalars; `state` (year, ratio); `share` (year, kind)); constant_data `year`
-    (the state years) and `schedule` (kind, sex, age: `kind_schedule`)."""
-    data = share_observations(reg) if data is None else data
+    """Fit `immigration_share_model` to Norway's registered data of the event years <= `last_year` (None:
+    all; `share_observations`, `kind_schedule`), or to `data` (e.g. simulated) -> InferenceData: posterior
+    (scalars; `state` (year, ratio); `share` (year, kind)); constant_data `year` (the state years) and
+    `schedule` (kind, sex, age: `kind_schedule`)."""
+    data = share_observations(reg, last_year) if data is None else data
     coords = {"year": data.years, "ratio": list(RATIOS), "kind": list(KINDS)}
     dims = {
         "long_run_mean": ["ratio"], "persistence": ["ratio"], "shock_scale": ["kind"],
         "state": ["year", "ratio"], "share": ["year", "kind"],
     }  # fmt: skip
     schedule = xr.DataArray(
-        kind_schedule(reg),
+        kind_schedule(reg, last_year),
         coords={"kind": list(KINDS), "sex": list(SEXES), "age": np.arange(N_AGES)},
         dims=("kind", "sex", "age"),
     )

@@ -135,3 +135,22 @@ def interpolated(series: xr.DataArray, years: np.ndarray) -> xr.DataArray:
     known = series.dropna("year").sortby("year")
     values = np.interp(years, known["year"].values, known.values)
     return xr.DataArray(values, coords={"year": years}, dims="year", attrs=series.attrs)
+
+
+STOCK_FIELDS: tuple[str, ...] = (
+    "population", "main_groups", "age_groups", "country_groups", "duration", "world_regions", "immigrant_ages"
+)  # fmt: skip
+"""The `RegisteredGroups` fields dated 1 January (stocks); every other field is of event years."""
+
+
+def registered_until(reg: RegisteredGroups, last_year: int | None) -> RegisteredGroups:
+    """`reg` as known on 1 January `last_year` + 1: events of years <= `last_year` and stocks on 1 January
+    of years <= `last_year` + 1 (`STOCK_FIELDS`); all of it if `last_year` is None."""
+    if last_year is None:
+        return reg
+    cut = {}
+    for name in RegisteredGroups.__dataclass_fields__:
+        values = getattr(reg, name)
+        bound = last_year + 1 if name in STOCK_FIELDS else last_year
+        cut[name] = values.sel(year=values["year"] <= bound)
+    return RegisteredGroups(**cut)

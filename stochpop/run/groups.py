@@ -3,7 +3,8 @@ grouped jump-off stock and the group model its paths draw from.
 
 The components are fitted on Norway's registered group data (`groups.registered`, in the spec's data
 folder): fertility (`groups.fertility`), emigration (`groups.emigration`) and immigration
-(`groups.immigration`), each on the registered years its module names, all before 2023. The jump-off
+(`groups.immigration`), each on the registered years its module names before the jump-off (the event
+years <= jump-off - 1, the stocks up to 1 January of the jump-off: `GroupFit`). The jump-off
 stock is the reconstruction of the last year whose immigrants are registered by age, replayed with
 observed flows to the jump-off (`groups.replay.replayed_jump_off`), in `JUMP_OFF_DRAWS` draws of the
 reconstruction's spread (`groups.jump_off.jump_off_draws`), saved beside the posteriors at fit time; each
@@ -14,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Protocol
 
 import arviz as az
 import numpy as np
@@ -42,12 +44,22 @@ FILES = (*PARTS, JUMP_OFF)
 """What a grouped fit saves in posteriors/groups/: the components and the jump-off draws."""
 JUMP_OFF_DRAWS = 20
 """Reconstructions of the grouped jump-off (each replayed to the jump-off): the paths' start draws."""
-FITS: dict[str, Callable[[RegisteredGroups, FitSettings], az.InferenceData]] = {
+
+
+class GroupFit(Protocol):
+    """A group component's fit on the registered data of the event years <= `last_year` (None: all)."""
+
+    def __call__(
+        self, reg: RegisteredGroups, settings: FitSettings, /, *, last_year: int | None = None
+    ) -> az.InferenceData: ...
+
+
+FITS: dict[str, GroupFit] = {
     "fertility": fit_group_fertility,
     "emigration": fit_group_emigration,
     "immigration": fit_group_immigration,
 }
-"""Each part's fit on the registered group data."""
+"""Each part's fit on the registered group data (`fit_groups`: up to the year before the jump-off)."""
 
 
 def cells(spec: Spec) -> GroupCells:
@@ -87,7 +99,7 @@ def fit_groups(
             jump_off_stocks(reg, spec).to_netcdf(staged)
             report[part] = {"draws": JUMP_OFF_DRAWS}
         else:
-            idata = FITS[part](reg, settings)
+            idata = FITS[part](reg, settings, last_year=spec.projection.jump_off - 1)
             save_posterior(idata, staged)
             report[part] = {"diagnostics": str(read_diagnostics(idata))}
         staged.replace(files[part])

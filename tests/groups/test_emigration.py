@@ -235,3 +235,20 @@ def test_fit_reproduces_registered_aggregates(registered: RegisteredGroups) -> N
     for label in checked:
         count = counts.sel(observation=label).item()
         assert low.sel(observation=label) <= count <= high.sel(observation=label), label
+
+
+def test_data_cut_at_last_year_hold_nothing_later(registered: RegisteredGroups, changed_after) -> None:
+    """Cut at 2012: years 1990-2012, the registered aggregates of those years with their counts, Eurostat's
+    female shares of 2012 and before; the same data when every figure unknown on 1 January 2013 is
+    doubled."""
+    cut = emigration_data.emigration_data(registered, last_year=2012)
+    full = emigration_data._observations(registered, np.arange(emigration_data.FIRST_YEAR, 2013))
+    assert cut.years[0] == emigration_data.FIRST_YEAR and cut.years[-1] == 2012
+    assert cut.labels == tuple(row[0] for row in full)
+    np.testing.assert_array_equal(cut.counts, [row[5] for row in full])
+    assert cut.years[cut.share_year].max() == 2012
+    blind = emigration_data.emigration_data(changed_after(2012), last_year=2012)
+    for name in ("at_risk", "offset", "counts", "female", "total"):
+        np.testing.assert_array_equal(getattr(blind, name), getattr(cut, name), err_msg=name)
+    with pytest.raises(ValueError, match="last_year"):
+        emigration_data.emigration_data(registered, last_year=2007)

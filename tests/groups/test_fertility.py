@@ -204,3 +204,23 @@ def test_bad_input_raises(data: FertilityData, fit: az.InferenceData) -> None:
         replace(data, ratio=-data.ratio)
     with pytest.raises(ValueError, match=r"FertilityData\.birth_shares"):
         replace(data, birth_shares=data.birth_shares + 1.0)
+
+
+def test_data_cut_at_last_year_hold_nothing_later(
+    registered: RegisteredGroups, changed_after, data: FertilityData
+) -> None:
+    """Cut at 2014: the registered ratios of 2014 and before (the full data's), no 2017 birth shares, levels
+    stated for 2014; the same data when every figure unknown on 1 January 2015 is doubled; and the model
+    runs without birth shares."""
+    cut = fertility_data(registered, last_year=2014)
+    kept = data.year <= 2014
+    assert cut.year.max() == 2014 and cut.reference_year == 2014 and cut.birth_shares.size == 0
+    np.testing.assert_array_equal(cut.series, data.series[kept])
+    np.testing.assert_array_equal(cut.ratio, data.ratio[kept])
+    blind = fertility_data(changed_after(2014), last_year=2014)
+    for name in ("ratio", "mix", "birth_women"):
+        np.testing.assert_array_equal(getattr(blind, name), getattr(cut, name), err_msg=name)
+    simulated = fertility.simulate_fertility_data(cut, TRUTH, jax.random.PRNGKey(0))
+    assert simulated.ratio.shape == cut.ratio.shape and np.isfinite(simulated.ratio).all()
+    with pytest.raises(ValueError, match="last_year"):
+        fertility_data(registered, last_year=2008)

@@ -234,3 +234,26 @@ def test_bad_input_errors(fit: az.InferenceData) -> None:
         im.immigration_by_cell(paths.isel(kind=[1, 0, 2, 3]))
     with pytest.raises(ValueError, match="cells must have 3 country groups"):
         im.immigration_by_cell(paths, GroupCells(groups=2))
+
+
+def test_observations_cut_at_last_year_hold_nothing_later(
+    registered: RegisteredGroups, changed_after
+) -> None:
+    """Cut at 2014: no observation after 2014 (SSB's 2017 ratio gone), the registered ones of 2014 and
+    before as in the full data; the same observations and schedule when every figure unknown on 1 January
+    2015 is doubled."""
+    full = im.share_observations(registered)
+    cut = im.share_observations(registered, 2014)
+    assert cut.years[-1] == 2014 and full.years[-1] > 2014
+    for field, rows in zip(im.OBSERVATIONS, cut.rows(), strict=True):
+        assert cut.years[rows].max() <= 2014, field
+    for field in ("citizenship", "registered_region", "registered_immigrant"):
+        years = full.years[getattr(full, field)[0]]
+        np.testing.assert_array_equal(getattr(cut, field)[1], getattr(full, field)[1][years <= 2014])
+    blind = im.share_observations(changed_after(2014), 2014)
+    np.testing.assert_array_equal(blind.observed(), cut.observed())
+    np.testing.assert_array_equal(
+        im.kind_schedule(changed_after(2014), 2014), im.kind_schedule(registered, 2014)
+    )
+    with pytest.raises(ValueError, match="last_year"):
+        im.share_observations(registered, 2013)
