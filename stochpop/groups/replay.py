@@ -206,10 +206,14 @@ def replay(
             for name in ("deaths", "emigrations", "immigrations"):
                 kept[name].append(np.asarray(getattr(flows, name)).sum(-1))
     coords = {"cell": start["cell"].values, "sex": start["sex"].values}
+    no_flows = np.zeros((0, *start.shape[:2]))  # last == first: the jump-off alone
     return xr.Dataset(
         {
             "population": (("year", "cell", "sex", "age"), np.stack(populations)),
-            **{name: (("event_year", "cell", "sex"), np.stack(values)) for name, values in kept.items()},
+            **{
+                name: (("event_year", "cell", "sex"), np.stack(values) if values else no_flows)
+                for name, values in kept.items()
+            },
         },
         coords={
             **coords,

@@ -6,6 +6,7 @@ import pytest
 import xarray as xr
 
 from stochpop.demography.groups import GroupCells
+from stochpop.groups.jump_off import jump_off
 from stochpop.groups.registered import RegisteredGroups
 from stochpop.groups.replay import KINDS, by_kind, errors, replay, replayed_jump_off
 
@@ -55,3 +56,19 @@ def test_a_later_jump_off_is_replayed_to_the_registered_country_groups(registere
     assert (population.values >= 0).all()
     total = float(registered.population.sel(year=2022).sum())
     assert float(population.sum()) == pytest.approx(total, rel=0.01)
+
+
+def test_a_jump_off_in_a_year_registered_by_age_is_its_reconstruction(registered: RegisteredGroups) -> None:
+    """A jump-off on 1 January 2015 (registered by age) replays no year: it is the 2015 reconstruction
+    (`jump_off`), each group's immigrants scaled to the registered country groups of 2015."""
+    cells = GroupCells(max_duration=16)
+    population = replayed_jump_off(registered, 2015, cells)
+    start = jump_off(registered, 2015, cells)
+    immigrants = slice(1, 1 + cells.groups * cells.durations)
+    others = np.ones(cells.size, dtype=bool)
+    others[immigrants] = False
+    np.testing.assert_array_equal(population.values[others], start.values[others])
+    by_group = population.values[immigrants].sum((1, 2)).reshape(cells.groups, cells.durations).sum(1)
+    np.testing.assert_allclose(by_group, registered.country_groups.sel(year=2015, group=[1, 2, 3]), rtol=1e-9)
+    factors = by_group / start.values[immigrants].sum((1, 2)).reshape(cells.groups, cells.durations).sum(1)
+    np.testing.assert_allclose(population.attrs["group_factors"], factors, rtol=1e-9)
