@@ -1,7 +1,8 @@
 """Shared fixtures: the real-data folder (skips when absent) and Norway assembled from it; a small demo run
 (`demo_run_dir`: classic Lee-Carter mortality, short NUTS runs for fertility and gross migration; its
 diagnostics are not the point, the component tests check fits with default settings), its projection and
-40 of its paths. JAX's caches are cleared after every test module (`fresh_jax_caches`)."""
+40 of its paths; Norway's municipal population file, read once (`municipal_population`). JAX's caches are
+cleared after every test module (`fresh_jax_caches`)."""
 
 import gc
 import warnings
@@ -16,7 +17,9 @@ from stochpop.cli import main
 from stochpop.components.fitting import FitWarning
 from stochpop.data.container import CountryData
 from stochpop.data.norway import MISSING_SHARED_DATA, load_country, shared_data_dir
+from stochpop.data.regional import read_regional_population
 from stochpop.projection.sampled import PathProjection
+from stochpop.regions.divisions import MUNICIPAL_FILE
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -42,6 +45,13 @@ def shared_data() -> Path:
 def norway(shared_data: Path) -> CountryData:
     """Norway from HMD (population, deaths, births) and HFD (fertility)."""
     return load_country(shared_data / "norway")
+
+
+@pytest.fixture(scope="session")
+def municipal_population(shared_data: Path) -> xr.DataArray:
+    """Norway's municipal file through `read_regional_population` (year, region, sex, age), read once (it
+    takes seconds): tests must not change it."""
+    return read_regional_population(shared_data / "norway" / "regional" / MUNICIPAL_FILE)
 
 
 DEMO_RUN_SPEC = """

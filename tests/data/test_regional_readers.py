@@ -88,13 +88,13 @@ def regional(shared_data: Path) -> Path:
     return shared_data / REGIONAL
 
 
-def test_municipalities_grouped_by_county_are_the_county_file(regional: Path) -> None:
+def test_municipalities_grouped_by_county_are_the_county_file(
+    regional: Path, municipal_population: xr.DataArray
+) -> None:
     counties = read_regional_population(
         regional / "DERIVED_csdata_pop_by_age_sex_b2024_nation_county_georegion_to2024.csv.gz", "county"
     )
-    municipalities = read_regional_population(
-        regional / "DERIVED_csdata_pop_by_age_sex_b2024_municipality_to2024.csv.gz"
-    )
+    municipalities = municipal_population
     locations = read_locations(regional / "DERIVED_csdata_locations_hierarchy_b2024.csv.gz")
     grouped = group_regions(municipalities.fillna(0.0), locations["county"].to_dict())
     xr.testing.assert_equal(grouped.transpose(*counties.dims), counties)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import openpyxl
 import pytest
+import xarray as xr
 
 from stochpop.data.errors import DataError
 from stochpop.data.regional import read_ba_regions, read_regional_population
@@ -166,13 +167,14 @@ def test_county_division_sums_are_the_county_file(regional: Path) -> None:
     assert bool(complete.sel(year=2005, region=["11", "15"]).isnull().all())
 
 
-def test_ba_regions_agree_with_the_workbook_by_region_sheet(regional: Path) -> None:
+def test_ba_regions_agree_with_the_workbook_by_region_sheet(
+    regional: Path, municipal_population: xr.DataArray
+) -> None:
     """Sheet 'Etter BA-region' lists each region's municipalities on 2020 codes (some lists end in ", "):
     the same count per region as the municipality sheet read on 2024 codes, which are the municipal
     file's."""
     division = load_division("ba", regional)
-    municipal = read_regional_population(regional / MUNICIPAL_FILE)
-    assert sorted(division.region_of.index) == sorted(municipal["region"].values)
+    assert sorted(division.region_of.index) == sorted(municipal_population["region"].values)
     assert len(division.regions) == 159
     book = openpyxl.load_workbook(regional / BA_FILE, read_only=True)
     listed = {

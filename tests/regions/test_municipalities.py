@@ -18,8 +18,7 @@ from scipy import integrate, stats
 from stochpop.components.fitting import FitWarning
 from stochpop.components.settings import FitSettings
 from stochpop.data.errors import DataError
-from stochpop.data.regional import read_regional_population
-from stochpop.regions.divisions import MUNICIPAL_FILE, load_division
+from stochpop.regions.divisions import load_division
 from stochpop.regions.municipalities import (
     GROWTH_GROUPS,
     _last_drift,
@@ -434,9 +433,8 @@ def test_ssb_rule_is_its_formula() -> None:
 
 
 @pytest.fixture(scope="module")
-def registered(shared_data: Path) -> xr.DataArray:
-    population = read_regional_population(shared_data / "norway" / "regional" / MUNICIPAL_FILE)
-    return population.rename(region="municipality").sel(year=slice(2006, None))
+def registered(municipal_population: xr.DataArray) -> xr.DataArray:
+    return municipal_population.rename(region="municipality").sel(year=slice(2006, None))
 
 
 def test_ssb_rule_beats_held_shares_on_the_ba_regions(shared_data: Path, registered: xr.DataArray) -> None:

@@ -14,7 +14,7 @@ import stochpop
 from stochpop.components.fitting import FitWarning
 from stochpop.regions.projection import by_age_group
 from stochpop.results.store import open_results
-from stochpop.run.regions import parts, regional_model
+from stochpop.run.regions import division
 from stochpop.run.spec import parse_spec
 
 SPEC = """
@@ -71,9 +71,9 @@ def test_a_county_run_end_to_end(shared_data, tmp_path) -> None:
     national = by_age_group(paths["population"].values)
     np.testing.assert_allclose(regional.sum("region").values, national, rtol=1e-5, atol=1.0)
     municipal = paths["municipal_population"].load()
-    region_of = pd.Series(regional_model(spec, run.regional_files(parts(spec))).municipal_regions)
+    region_of = division(spec).region_of  # the municipalities' regions in the run's regional model
     labels = xr.DataArray(
-        region_of.reindex(municipal["municipality"].values).values, dims="municipality", name="group"
+        region_of.loc[municipal["municipality"].values].values, dims="municipality", name="group"
     )
     by_region = municipal.groupby(labels).sum("municipality")
     totals = regional.sum(["sex", "age_group"]).transpose("year", "draw", "region")
