@@ -21,6 +21,15 @@ from stochpop.data.regional import read_regional_population
 from stochpop.projection.sampled import PathProjection
 from stochpop.regions.divisions import MUNICIPAL_FILE
 
+LONGEST_MODULE = "test_regional_run.py"
+"""About a quarter of the suite's time, in one test (a regional run end to end)."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest module first: with `-n 2 --dist loadscope --no-loadscope-reorder` (pyproject addopts)
+    one worker runs it while the other works through the rest, instead of it running alone at the end."""
+    items.sort(key=lambda item: item.path.name != LONGEST_MODULE)
+
 
 @pytest.fixture(autouse=True, scope="module")
 def fresh_jax_caches():
