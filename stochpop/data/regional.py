@@ -140,7 +140,9 @@ def read_regional_population(path: str | Path, granularity: str | None = None) -
     if not table["sex"].isin(SEXES).all():
         bad = table["sex"][~table["sex"].isin(SEXES)].iloc[0]
         raise DataError(path, "sex", f"unknown label '{bad}'; expected {list(SEXES)}")
-    regions = table["location_code"].str.extract(r"^[a-z]+_nor(\w*)$")[0].replace("", "NO")
+    row_code, codes = pd.factorize(table["location_code"], use_na_sentinel=False)  # the regex once per code
+    extracted = pd.Series(codes).str.extract(r"^[a-z]+_nor(\w*)$")[0].replace("", "NO")
+    regions = pd.Series(extracted.to_numpy()[row_code], index=table.index)
     if regions.isna().any():
         raise DataError(
             path, "location_code", f"'{table['location_code'][regions.isna()].iloc[0]}' unreadable"
