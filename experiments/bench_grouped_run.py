@@ -46,9 +46,12 @@ def fitted(fit_dir: Path) -> stochpop.RunDirectory:
     return run
 
 
-def run_directory(fit: stochpop.RunDirectory, out: Path, paths: int, grouped: bool, workers: int) -> Path:
-    """A run directory sharing `fit`'s posteriors, with `paths` paths, with or without groups."""
-    spec = with_values(fit.spec(), "paths", {"n": paths, "chunk_size": 1000, "workers": workers})
+def run_directory(
+    fit: stochpop.RunDirectory, out: Path, paths: int, grouped: bool, workers: int, chunk_size: int
+) -> Path:
+    """A run directory sharing `fit`'s posteriors, with `paths` paths in chunks of `chunk_size`, with or
+    without groups."""
+    spec = with_values(fit.spec(), "paths", {"n": paths, "chunk_size": chunk_size, "workers": workers})
     spec = with_values(spec, "groups", {"enabled": grouped})
     spec = with_values(spec, "outputs", {"alternatives": []})
     run = stochpop.RunDirectory(out)
@@ -57,12 +60,12 @@ def run_directory(fit: stochpop.RunDirectory, out: Path, paths: int, grouped: bo
     return out
 
 
-def warm(client, run: Path) -> None:
+def warm(client, run: Path, chunk_size: int) -> None:
     """Start and compile every worker: one chunk each, into a throw-away store."""
     chunk = chunk_function(run, path_projection(run))
     scratch = run / "warm.zarr"
     workers = len(client.scheduler_info()["workers"])
-    run_chunks(chunk, 1000 * workers, 1000, scratch, client)
+    run_chunks(chunk, chunk_size * workers, chunk_size, scratch, client)
     shutil.rmtree(scratch)
 
 
@@ -79,18 +82,20 @@ def main_benchmark() -> None:
     parser.add_argument("--fit-dir", type=Path, default=Path("out/norway-groups-fit"))
     parser.add_argument("--paths", type=int, default=10_000)
     parser.add_argument("--big", type=int, default=0, help="paths of the memory run (0: skip)")
+    parser.add_argument("--chunk-size", type=int, help="paths per chunk (default: the fitted spec's)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
     fit = fitted(args.fit_dir)
     horizon = fit.spec().projection.horizon
-    results: dict[str, float | int | str] = {"paths": args.paths, "years": horizon}
+    chunk_size = args.chunk_size or fit.spec().paths.chunk_size
+    results: dict[str, float | int | str] = {"paths": args.paths, "years": horizon, "chunk_size": chunk_size}
     scratch = Path(tempfile.mkdtemp(dir=args.fit_dir.parent, prefix="bench-groups-"))
     try:
         with dask_client(2) as client:
             for kind, grouped in (("grouped", True), ("ungrouped", False)):
-                run = run_directory(fit, scratch / kind, args.paths, grouped, 2)
-                warm(client, run)
+                run = run_directory(fit, scratch / kind, args.paths, grouped, 2, chunk_size)
+                warm(client, run, chunk_size)
                 measured = timed_run(client, run)
                 for name, value in measured.items():
                     results[f"{kind}_{name}"] = round(value, 2)
@@ -98,7 +103,7 @@ def main_benchmark() -> None:
         grouped, ungrouped = (float(results[f"{k}_paths_and_summaries_s"]) for k in ("grouped", "ungrouped"))
         results["ratio_grouped_to_ungrouped"] = round(grouped / ungrouped, 2)
         if args.big:
-            big = run_directory(fit, scratch / "big", args.big, True, 0)
+            big = run_directory(fit, scratch / "big", args.big, True, 0, chunk_size)
             start = time.perf_counter()
             subprocess.run(
                 [sys.executable, "-m", "stochpop.cli", "project", str(big), "--workers", "0"], check=True
