@@ -1,6 +1,6 @@
 """How a component is fitted: the `[fit]` section of a specification (a leaf: no stochpop imports)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,14 @@ class FitSettings:
     def __post_init__(self) -> None:
         if self.method not in ("nuts", "svi"):
             raise ValueError(f"FitSettings.method must be 'nuts' or 'svi', not {self.method!r}")
+
+    def with_draws(self, warmup: int | None, samples: int | None) -> "FitSettings":
+        """These settings with the NUTS warm-up and kept draws per chain replaced where given (not None)."""
+        return replace(
+            self,
+            warmup=self.warmup if warmup is None else warmup,
+            samples=self.samples if samples is None else samples,
+        )
 
 
 DEFAULT_FIT_SETTINGS = FitSettings()

@@ -13,7 +13,6 @@ path starts from one of them (`groups.model.GroupModel`).
 
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -74,12 +73,7 @@ def registered(spec: Spec) -> RegisteredGroups:
 
 def group_settings(spec: Spec, settings: FitSettings) -> FitSettings:
     """`settings` with the warm-up and kept draws per chain that [groups] sets, where it sets them."""
-    g = spec.groups
-    return replace(
-        settings,
-        warmup=settings.warmup if g.warmup is None else g.warmup,
-        samples=settings.samples if g.samples is None else g.samples,
-    )
+    return settings.with_draws(spec.groups.warmup, spec.groups.samples)
 
 
 def fit_groups(

@@ -15,7 +15,6 @@ The parts are fitted on Norway's regional data of the event years `regions.first
 
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import arviz as az
@@ -92,12 +91,7 @@ def parts(spec: Spec) -> tuple[str, ...]:
 
 def regional_settings(spec: Spec, settings: FitSettings) -> FitSettings:
     """`settings` with the warm-up and kept draws per chain that [regions] sets, where it sets them."""
-    regions = spec.regions
-    return replace(
-        settings,
-        warmup=settings.warmup if regions.warmup is None else regions.warmup,
-        samples=settings.samples if regions.samples is None else regions.samples,
-    )
+    return settings.with_draws(spec.regions.warmup, spec.regions.samples)
 
 
 def fit_regions(
