@@ -138,11 +138,17 @@ def group_dataset(kept: dict[str, Array], national: xr.Dataset) -> xr.Dataset:
     born = population[..., 4:7].sum(-1)
     variables = {
         **{name: (("year", *dims), values, {"units": "persons"}) for name, values in stocks.items()},
-        "group_share": (("year", *dims), population / population.sum(-1, keepdims=True), {"units": "1"}),
-        "group_share_70plus": (("year", *dims), old / old.sum(-1, keepdims=True), {"units": "1"}),
+        "group_share": (("year", *dims), _shares(population), {"units": "1"}),
+        "group_share_70plus": (("year", *dims), _shares(old), {"units": "1"}),
         **{name: (("event_year", *dims), values, {"units": "persons"}) for name, values in events.items()},
         "immigrants": (("year", "draw"), immigrants, {"units": "persons"}),
         "norwegian_born_to_immigrant_parents": (("year", "draw"), born, {"units": "persons"}),
     }
     coords = {name: national[name].values for name in ("year", "event_year", "draw")}
     return xr.Dataset(variables, coords={**coords, "group_kind": list(GROUP_KINDS)})
+
+
+def _shares(values: np.ndarray) -> np.ndarray:
+    """Values (..., K) over their sum; 0 where the sum is 0 (a path with nobody aged 70+)."""
+    total = values.sum(-1, keepdims=True)
+    return np.divide(values, total, out=np.zeros_like(values), where=total > 0)
