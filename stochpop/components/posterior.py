@@ -7,9 +7,13 @@ import arviz as az
 
 
 def save_posterior(idata: az.InferenceData, path: str | Path) -> Path:
-    """Write a fit to netCDF (all groups) so a projection need not refit."""
+    """Write a fit to netCDF (all groups) so a projection need not refit: through a `.partial` file beside
+    it (its folder created), so `path` never holds a partial fit."""
     path = Path(path)
-    idata.to_netcdf(str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staged = path.with_suffix(".partial")
+    idata.to_netcdf(str(staged))
+    staged.replace(path)
     return path
 
 

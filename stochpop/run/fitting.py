@@ -2,7 +2,6 @@
 they finish, with a progress bar, and report what each fit took."""
 
 import json
-import os
 import sys
 import time
 import warnings
@@ -53,16 +52,13 @@ def fit_and_save(
     (`RunDirectory.posterior_files`) and write the run's fits.json (seconds, diagnostics and seed per
     component); returns that report. FitWarnings are always shown."""
     files = directory.posterior_files
-    next(iter(files.values())).parent.mkdir(parents=True, exist_ok=True)
     report: dict[str, dict[str, object]] = {}
     clock = [time.perf_counter()]
     bar = tqdm(total=len(files), desc="fits", unit="fit", file=sys.stderr, leave=False)
 
     def saved(name: str, idata: az.InferenceData) -> None:
         seconds = time.perf_counter() - clock[0]
-        staged = files[name].with_suffix(".partial")
-        save_posterior(idata, staged)
-        os.replace(staged, files[name])
+        save_posterior(idata, files[name])
         diagnostics = read_diagnostics(idata)
         summary = str(diagnostics) if diagnostics else f"no MCMC ({idata['posterior'].attrs['fit_method']})"
         report[name] = {

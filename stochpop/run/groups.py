@@ -87,16 +87,15 @@ def fit_groups(
     report: dict[str, dict[str, object]] = {}
     for part in FILES:
         start = time.perf_counter()
-        staged = files[part].with_suffix(".partial")
-        files[part].parent.mkdir(parents=True, exist_ok=True)
         if part == JUMP_OFF:
+            staged = files[part].with_suffix(".partial")
             jump_off_stocks(reg, spec).to_netcdf(staged)
+            staged.replace(files[part])
             report[part] = {"draws": JUMP_OFF_DRAWS}
         else:
             idata = FITS[part](reg, settings, last_year=spec.projection.jump_off - 1)
-            save_posterior(idata, staged)
+            save_posterior(idata, files[part])
             report[part] = {"diagnostics": str(read_diagnostics(idata))}
-        staged.replace(files[part])
         report[part]["seconds"] = round(time.perf_counter() - start, 1)
         log(f"group {part} in {report[part]['seconds']:.0f} s: {report[part]}")
     return report

@@ -109,10 +109,7 @@ def fit_regions(
     clock = [time.perf_counter()]
 
     def saved(part: str, idata: az.InferenceData) -> None:
-        files[part].parent.mkdir(parents=True, exist_ok=True)
-        staged = files[part].with_suffix(".partial")
-        save_posterior(idata, staged)
-        staged.replace(files[part])
+        save_posterior(idata, files[part])
         seconds = time.perf_counter() - clock[0]
         report[part] = {"seconds": round(seconds, 1), "diagnostics": str(read_diagnostics(idata))}
         log(f"fitted regional {part} in {seconds:.0f} s: {report[part]['diagnostics']}")
