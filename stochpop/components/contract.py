@@ -10,7 +10,9 @@ required
     and year);
     `values(fixed, step) -> MortalityValues | FertilityValues | MigrationValues`: one year's quantities
     (rates by age, e0, TFR, ...) from them, pure JAX, called inside the projection's scan, so full rate
-    arrays of thousands of paths are never stored;
+    arrays of thousands of paths are never stored; a migration component's takes a third argument,
+    `population` (draw,): each path's 1 January population, persons (None outside a projection), for
+    totals that are rates of it;
     `forecast(idata, years, paths, key) -> xr.Dataset`: those values for every year, labelled.
 optional (the same shape in every family that has them)
     `posterior_predictive_check(idata, data=None, level=0.9, n_draws=500, seed=0) -> dict[str, float]`:
@@ -106,6 +108,13 @@ class Component(Protocol):
     def forecast(
         self, idata: az.InferenceData, years: Sequence[int], paths: Paths, key: Array
     ) -> xr.Dataset: ...
+
+
+class MigrationComponent(Component, Protocol):
+    """A migration component: its `values` also take each path's 1 January population (draw,) persons
+    (None outside a projection), for totals that are rates of it."""
+
+    def values(self, fixed: Any, step: Any, population: Array | None = None) -> Any: ...
 
 
 @partial(jax.jit, static_argnums=0)

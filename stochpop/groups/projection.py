@@ -70,7 +70,8 @@ def grouped_scan(
     inputs = jax.tree.map(lambda a: jnp.concatenate([a, a[-1:]]), (series, group_series))
 
     def rates(x: tuple[Any, GroupStep], population: Array):
-        return grouped_rates(source.rates(fixed, x[0]), group_fixed, x[1], population, config)
+        national = source.rates(fixed, x[0], population.sum(-3))
+        return grouped_rates(national, group_fixed, x[1], population, config)
 
     def by_kind(values: Array) -> Array:
         return jnp.matmul(values, kinds, precision=jax.lax.Precision.HIGHEST)

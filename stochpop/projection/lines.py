@@ -28,7 +28,7 @@ class GivenRates:
     """The rate source of lines (`simulate.RateSource`): each year of the series is the kernel `Rates`
     themselves; nothing else is kept."""
 
-    def rates(self, fixed: None, step: Rates) -> Rates:
+    def rates(self, fixed: None, step: Rates, population: Any) -> Rates:
         return step
 
     def kept(self, fixed: None, step: Rates) -> dict[str, Any]:

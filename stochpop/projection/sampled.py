@@ -14,14 +14,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from stochpop.components.contract import Component, Drivers
+from stochpop.components.contract import Component, Drivers, MigrationComponent
 from stochpop.components.posterior import cached_posterior
 from stochpop.components.randomness import Paths, path_indices
 from stochpop.data.container import CountryData
@@ -59,25 +59,34 @@ class DriverInputs(NamedTuple):
 @dataclass(frozen=True)
 class DriverRates:
     """The rate source of sampled paths (`simulate.RateSource`): the components' `values` at a year of
-    their drivers' series (mortality, fertility, migration) as kernel rates (`conversion.kernel_rates`);
-    every path keeps its e0 and tfr. `fixed` is `DriverInputs`."""
+    their drivers' series (mortality, fertility, migration) as kernel rates (`conversion.kernel_rates`),
+    migration given each path's 1 January population (a net total may be a rate of it); every path keeps
+    its e0 and tfr. `fixed` is `DriverInputs`."""
 
     mortality: Component
     fertility: Component
-    migration: Component
+    migration: MigrationComponent
 
-    def values(self, fixed: DriverInputs, step: tuple[Any, Any, Any]) -> PathValues:
-        components = (self.mortality, self.fertility, self.migration)
+    def values(self, fixed: DriverInputs, step: tuple[Any, Any, Any], population: Array) -> PathValues:
+        """The components' values of one year; `population` (draw, 2, A) the paths' 1 January stocks."""
+        (f_mortality, f_fertility, f_migration), (s_mortality, s_fertility, s_migration) = (
+            fixed.drivers_fixed,
+            step,
+        )
         return PathValues(
-            *(c.values(f, s) for c, f, s in zip(components, fixed.drivers_fixed, step, strict=True))
+            self.mortality.values(f_mortality, s_mortality),
+            self.fertility.values(f_fertility, s_fertility),
+            self.migration.values(f_migration, s_migration, population.sum((-2, -1))),
         )
 
-    def rates(self, fixed: DriverInputs, step: tuple[Any, Any, Any]) -> Rates:
-        return kernel_rates(self.values(fixed, step), fixed.conversion)
+    def rates(self, fixed: DriverInputs, step: tuple[Any, Any, Any], population: Array) -> Rates:
+        return kernel_rates(self.values(fixed, step, population), fixed.conversion)
 
     def kept(self, fixed: DriverInputs, step: tuple[Any, Any, Any]) -> dict[str, Array]:
-        values = self.values(fixed, step)
-        return {"e0": values.mortality.e0, "tfr": values.fertility.tfr}
+        return {
+            "e0": self.mortality.values(fixed.drivers_fixed[0], step[0]).e0,
+            "tfr": self.fertility.values(fixed.drivers_fixed[1], step[1]).tfr,
+        }
 
 
 @dataclass(frozen=True)
@@ -151,7 +160,8 @@ class PathProjection:
     @cached_property
     def source(self) -> DriverRates:
         """The paths' rate source (`DriverRates`) of the components."""
-        return DriverRates(*(self.components[name] for name in COMPONENTS))
+        c = self.components
+        return DriverRates(c["mortality"], c["fertility"], cast(MigrationComponent, c["migration"]))
 
     def inputs(self, paths: Paths) -> tuple[DriverInputs, tuple[Any, Any, Any]]:
         """The fixed inputs and the series (leaves (year, draw, ...)) of `paths` (a count or path indices)
@@ -162,10 +172,16 @@ class PathProjection:
         return DriverInputs(tuple(d.fixed for d in drivers), self.conversion), series
 
     def rates(self, paths: Paths) -> xr.Dataset:
-        """The kernel rate set (draw, year, ...) of `paths` (`simulate.rates_by_year`)."""
-        return rate_set(
-            rates_by_year(self.source, *self.inputs(paths)), path_indices(paths), self.event_years
-        )
+        """The kernel rate set (draw, year, ...) of `paths` (`simulate.rates_by_year`, given the paths'
+        1 January populations: `simulated`)."""
+        draws = path_indices(paths)
+        outputs, fixed, series = self.simulated(draws)
+        return rate_set(self.rates_of(outputs, fixed, series), draws, self.event_years)
+
+    def rates_of(self, outputs: dict[str, Array], fixed: DriverInputs, series: tuple[Any, Any, Any]) -> Rates:
+        """The kernel rates (draw, year, ...) of paths that `simulated` returned: their `outputs`, `fixed`
+        inputs and `series`."""
+        return rates_by_year(self.source, fixed, series, outputs["population"][:-1])
 
     def simulated(self, draws: np.ndarray) -> tuple[dict[str, Array], DriverInputs, tuple[Any, Any, Any]]:
         """`simulate.simulate`'s outputs for the paths `draws` (ValueError naming the variables if any value

@@ -27,10 +27,10 @@ class RateSource(Protocol):
     """Where a projection's rates come from; hashable (a `jit` static argument).
 
     `fixed` is what stays the same every year (any pytree of arrays), `step` one year of the series (its
-    leaves (*batch, ...)).
+    leaves (*batch, ...)), `population` the year's 1 January stock (*batch, sex, age).
     """
 
-    def rates(self, fixed: Any, step: Any) -> Rates:
+    def rates(self, fixed: Any, step: Any, population: Array) -> Rates:
         """The kernel rates of one year, leading dims (*batch,) or broadcasting against them."""
         ...
 
@@ -63,7 +63,9 @@ def simulate(
         sane = jnp.isfinite(population).all() & (population >= 0).all()
         return {"population": population, **stock_indicators(population, jnp), "events": events, "sane": sane}
 
-    yearly = project(initial, series, partial(source.rates, fixed), config, observe=observe)
+    yearly = project(
+        initial, series, partial(source.rates, fixed), config, observe=observe, rates_see_population=True
+    )
     checks = {"population": yearly.pop("sane").all()}
     events = {name: value[:-1] for name, value in yearly.pop("events").items()}  # not the step past
     outputs = {**yearly, **events}
@@ -82,7 +84,8 @@ def checked(outputs: dict[str, Array], checks: Mapping[str, Array], what: str) -
 
 
 @partial(jax.jit, static_argnames=("source",))
-def rates_by_year(source: RateSource, fixed: Any, series: Any) -> Rates:
+def rates_by_year(source: RateSource, fixed: Any, series: Any, population: Array) -> Rates:
     """The kernel rates (*batch, year, ...) of `series` (leaves (year, *batch, ...)) for every year, all at
-    once (for summaries that need the rates themselves, e.g. SSB's alternatives)."""
-    return jax.vmap(partial(source.rates, fixed), out_axes=1)(series)
+    once, given the 1 January stocks `population` (year, *batch, sex, age) that `simulate` projected
+    (for summaries that need the rates themselves, e.g. SSB's alternatives)."""
+    return jax.vmap(partial(source.rates, fixed), out_axes=1)(series, population)

@@ -29,7 +29,6 @@ import xarray as xr
 from stochpop.conventions import SEXES
 from stochpop.projection.results import results_dataset
 from stochpop.projection.sampled import PathProjection
-from stochpop.projection.simulate import rates_by_year
 from stochpop.regions.model import RegionalModel
 from stochpop.regions.paths import RegionalPaths, adjusted_to_national, regional_paths
 
@@ -100,7 +99,7 @@ class RegionalProjection:
         draws = np.arange(start, stop)
         p = self.national
         outputs, fixed, series = p.simulated(draws)
-        national_rates = jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), rates_by_year(p.source, fixed, series))
+        national_rates = jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), p.rates_of(outputs, fixed, series))
         regional_start = np.asarray(adjusted_to_national(jnp.asarray(self.model.start), jnp.asarray(p.stock)))
         regional_start = np.broadcast_to(regional_start, (draws.size, *regional_start.shape))
         regional = regional_paths(

@@ -59,7 +59,9 @@ def build_components(spec: Spec, data: CountryData) -> dict[str, Component]:
     migration: Component
     if spec.projection.migration == "net":
         last = _last_fit_year(data.net_migration["year"].values, jump_off, "net migration")
-        migration = NetMigrationModel(first_year=first, last_year=last, level=spec.migration.level)
+        migration = NetMigrationModel(
+            first_year=first, last_year=last, level=spec.migration.level, total=spec.migration.total
+        )
     else:
         if data.immigration is None or data.emigration is None:
             raise ValueError(

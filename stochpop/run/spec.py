@@ -50,6 +50,7 @@
     first_year = 1990
     level = "stationary"     # net total: "stationary" AR(1), or "shifting" (a damped level that shifts and
                              # stays plus AR(1) deviations, priors learnt from WPP's long record)
+    total = "count"          # net total in persons a year, or "rate": a rate of each path's population
 
     [outputs]
     quantiles = [0.025, 0.1, 0.5, 0.9, 0.975]
@@ -174,10 +175,12 @@ class FertilitySpec:
 class MigrationSpec:
     """[migration]: first fitted year; the net total's level: "stationary" (an AR(1)) or "shifting" (a
     damped level that shifts and stays plus AR(1) deviations, priors learnt from WPP's cross-country
-    record up to the last fitted year; `NetMigrationModel`)."""
+    record up to the last fitted year; `NetMigrationModel`); the net total as a count ("count", persons a
+    year) or a rate of each path's population ("rate")."""
 
     first_year: int = 1990
     level: str = "stationary"
+    total: str = "count"
 
 
 @dataclass(frozen=True)
@@ -298,6 +301,7 @@ CHOICES = {
     ("fertility", "jump_off"): ("fitted", "observed"),
     ("fertility", "dynamics"): ("annual", "world"),
     ("migration", "level"): ("stationary", "shifting"),
+    ("migration", "total"): ("count", "rate"),
     ("regions", "division"): ("none", "county", "ba", "table"),
     ("regions", "internal"): ("M", "K", "0"),
 }
@@ -388,6 +392,11 @@ def _check_combinations(spec: Spec) -> None:
         raise SpecError(f"{spec.file}: mortality.drift: 'world' needs mortality.model 'coherent'")
     if spec.fertility.dynamics == "world" and spec.fertility.long_run != "world":
         raise SpecError(f"{spec.file}: fertility.dynamics: 'world' needs fertility.long_run 'world'")
+    if spec.migration.total == "rate" and spec.projection.migration != "net":
+        raise SpecError(
+            f"{spec.file}: migration.total: 'rate' is a rate of net migration and needs projection.migration "
+            f"'net', not {spec.projection.migration!r}"
+        )
     where = f"{spec.file}: outputs"
     variants = spec.outputs.variants
     if len(variants) != 3 or not variants[0] < variants[1] < variants[2]:

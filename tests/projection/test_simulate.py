@@ -37,7 +37,9 @@ class GivenFertility:
 
 @dataclass(frozen=True)
 class GivenNetMigration:
-    def values(self, fixed: None, step: jnp.ndarray) -> MigrationValues:
+    def values(
+        self, fixed: None, step: jnp.ndarray, population: jnp.ndarray | None = None
+    ) -> MigrationValues:
         return MigrationValues(total=step.sum((-2, -1)), net_migration=step)
 
 
@@ -68,7 +70,8 @@ def test_paths_equal_their_rates_as_lines(setting):
         *simulate(source, fixed, series, np.broadcast_to(stock, (PATHS, *stock.shape))), "paths"
     )
     paths = results_dataset(outputs, JUMP_OFF, {"draw": draws})
-    rates = rate_set(rates_by_year(source, fixed, series), draws, np.arange(JUMP_OFF, JUMP_OFF + HORIZON))
+    by_year = rates_by_year(source, fixed, series, outputs["population"][:-1])
+    rates = rate_set(by_year, draws, np.arange(JUMP_OFF, JUMP_OFF + HORIZON))
     lines = project_lines(initial, rates, JUMP_OFF, HORIZON)
 
     assert set(paths.data_vars) == {*lines.data_vars, "e0", "tfr"}

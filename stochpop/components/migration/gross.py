@@ -202,9 +202,12 @@ class GrossMigrationModel:
         f32 = lambda tree: jax.tree.map(lambda v: jnp.asarray(v, jnp.float32), tree)  # noqa: E731
         return Drivers(f32(fixed), f32(series))
 
-    def values(self, fixed: dict[str, Array], step: dict[str, Array]) -> MigrationValues:
+    def values(
+        self, fixed: dict[str, Array], step: dict[str, Array], population: Array | None = None
+    ) -> MigrationValues:
         """One year by age at end of year: immigration (draw, sex, age 0..119) persons, its total (draw,)
-        persons, and emigration (draw, sex, age 0..119) probabilities of the aged population."""
+        persons, and emigration (draw, sex, age 0..119) probabilities of the aged population (the
+        population is not needed: immigration is a count, emigration a probability)."""
         total = step["total_immigration"]
         return MigrationValues(
             total=total,

@@ -63,6 +63,12 @@ class NetMigrationModel:
     level: "stationary" (`net_migration_model`) or "shifting" (`shifting_net_migration_model`, its priors
     learnt from the WPP world files in `long_record` up to `last_year`; default: wpp2024_world in the
     shared data folder).
+    total: "count" (the total is persons a year, whatever the population) or "rate" (the total is a rate
+    of the 1 January population, as bayesPop's net migration rates, Azose, Sevcikova & Raftery 2016): each
+    fitted year's net migration is scaled to the reference population (the 1 January population after the
+    fit) by that population over the year's, the models run unchanged on those totals, and a path's year
+    takes its total times its own 1 January population over the reference one, so a long net outflow
+    shrinks with the population it leaves instead of emptying it.
     `forecast` runs the total's process on from the last fitted year and spreads each path by its draw's
     schedule: parameter uncertainty (posterior draws) plus process uncertainty (shocks); a shifting level's
     future scale regresses from the fitted one towards the record's (`shocks.future_level_scale`). The cells'
@@ -74,11 +80,14 @@ class NetMigrationModel:
     max_age: int | None = None
     level: str = "stationary"
     long_record: str | None = None
+    total: str = "count"
     name: str = "migration"
 
     def __post_init__(self) -> None:
         if self.level not in ("stationary", "shifting"):
             raise ValueError(f"level must be 'stationary' or 'shifting', not {self.level!r}")
+        if self.total not in ("count", "rate"):
+            raise ValueError(f"total must be 'count' or 'rate', not {self.total!r}")
 
     @property
     def scalars(self) -> tuple[str, ...]:
@@ -92,14 +101,22 @@ class NetMigrationModel:
         return shared_world_folder()
 
     def observations(self, data: CountryData) -> xr.DataArray:
-        """The residual net migration (year, sex, age) persons that `fit` uses."""
+        """The residual net migration (year, sex, age) persons that `fit` uses; with total "rate", each
+        year's scaled to the reference population (`reference_population`) by that population over the
+        year's 1 January one."""
         net = data.net_migration
         years = fit_years(net["year"].values, self.first_year, self.last_year, f"{data.name} net migration")
         net = net.sel(year=years)
-        return net if self.max_age is None else net.sel(age=slice(0, self.max_age))
+        net = net if self.max_age is None else net.sel(age=slice(0, self.max_age))
+        if self.total == "count":
+            return net
+        reference = reference_population(data, int(years[-1]))
+        scaled = net * (reference / data.population.sel(year=years).sum(("sex", "age")))
+        scaled.attrs = {**net.attrs, "units": f"persons at the population of {reference:.0f}"}
+        return scaled
 
     def fit(self, data: CountryData, settings: FitSettings = DEFAULT_FIT_SETTINGS) -> az.InferenceData:
-        """Fit to `data`'s residual net migration (see `fit_observed`)."""
+        """Fit to `data`'s residual net migration (`observations`, see `fit_observed`)."""
         observed = self.observations(data)
         population = reference_population(data, int(observed["year"].values[-1]))
         return self.fit_observed(observed, population, settings, country=data.name)
@@ -111,7 +128,8 @@ class NetMigrationModel:
         settings: FitSettings = DEFAULT_FIT_SETTINGS,
         country: str = "",
     ) -> az.InferenceData:
-        """Fit to net migration (year, sex, age) persons; `population` (persons) scales the level priors.
+        """Fit to net migration (year, sex, age) persons; `population` (persons) scales the level priors
+        (with total "rate": the reference population that `net_migration` is scaled to, `observations`).
 
         NUTS always adapts a dense mass matrix here: neighbouring spline coefficients of the schedule are
         strongly correlated (on Norway 1990-2017 it raises the smallest bulk ESS from ~850 to ~1200).
@@ -170,7 +188,8 @@ class NetMigrationModel:
         (a shifting level from its draw's last level and deviation, its level scale the draw's carried into
         the future by `shocks.future_level_scale`, normal z from stream 3).
         fixed: schedule (draw, sex, age 0..119) of each path's posterior draw, summing to one (zero above the
-        fitted ages); series: total_net (draw, year) persons."""
+        fitted ages), and the fit's reference `population` (persons); series: total_net (draw, year) persons
+        (with total "rate": persons at the reference population, `values`)."""
         index = forecast_steps(years, int(constant_values(idata, "last_year")))
         keys = path_keys(key, paths)
         shifting = self.level == "shifting"
@@ -191,17 +210,28 @@ class NetMigrationModel:
         else:
             total = 1000.0 * level_paths(keys, 1, last, *args)
         schedule = pad_ages(p["schedule"], idata["posterior"]["age"].values)
-        return Drivers({"schedule": jnp.asarray(schedule)}, {"total_net": jnp.asarray(total, jnp.float32)})
+        fixed = {
+            "schedule": jnp.asarray(schedule),
+            "population": jnp.asarray(constant_values(idata, "population"), jnp.float32),
+        }
+        return Drivers(fixed, {"total_net": jnp.asarray(total, jnp.float32)})
 
-    def values(self, fixed: dict[str, Array], step: dict[str, Array]) -> MigrationValues:
+    def values(
+        self, fixed: dict[str, Array], step: dict[str, Array], population: Array | None = None
+    ) -> MigrationValues:
         """One year by age at end of year: net_migration (draw, sex, age 0..119) persons and its total
-        (draw,) persons."""
+        (draw,) persons. With total "rate", the year's total is `total_net` times the path's 1 January
+        `population` (draw,) persons over the reference population (None: at the reference population, as
+        `forecast` reports it)."""
         total = step["total_net"]
+        if self.total == "rate" and population is not None:
+            total = total * (population / fixed["population"])
         return MigrationValues(total=total, net_migration=total[..., None, None] * fixed["schedule"])
 
     def forecast(self, idata: az.InferenceData, years: Sequence[int], paths: Paths, key: Array) -> xr.Dataset:
         """net_migration (draw, year, sex, age 0..119) and total_net (draw, year) persons of `drivers`;
-        `draw` holds the path indices."""
+        `draw` holds the path indices. With total "rate": persons at the fit's reference population (a
+        projection multiplies them by each path's population over it)."""
         values = values_by_year(self, self.drivers(idata, years, paths, key))
         return forecast_dataset(
             {"net_migration": values.net_migration, "total_net": values.total},
@@ -225,7 +255,7 @@ class NetMigrationModel:
         previous year's. `data`: the CountryData fitted, or None for the observations stored with the fit.
         """
         observations = checked_observations(
-            idata, data, ["net_migration"], lambda d: d.net_migration.to_dataset(name="net_migration")
+            idata, data, ["net_migration"], lambda d: self.observations(d).to_dataset(name="net_migration")
         )
         observed = observations["net_migration"].values / 1000.0
         total = observed.sum((1, 2))
