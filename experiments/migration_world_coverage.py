@@ -2,17 +2,19 @@
 #13): pseudo-forecasts of UN WPP 2024's long record, each learning its priors from the years before its
 jump-off only.
 
-    python experiments/migration_world_coverage.py [--first 1976] [--last 2022] [--spacing 2]
+    python experiments/migration_world_coverage.py [--first 1976] [--last 2022] [--spacing 2] [--horizon 10]
 
 For every jump-off T (first..last, every `spacing` years) the priors are learnt from the record up to T - 1
 (`shocks.learn_level_shift_prior`), and every country's model is fitted to the 25 years before T by maximum
 a posteriori under those priors (the Bayesian model's priors; normal deviations instead of Student-t, the
 point estimate instead of the posterior, so the intervals are a little narrower than the Bayesian model's);
 its last level and deviation are drawn from their normal law given the window (`end_state`) and run 10
-years on with the forecast's level scale (`shocks.future_level_scale`) times a factor k. Printed: the share
-of the record's outcomes inside the 80% and 95% intervals at k = 1 by horizon, by the window's fitted
-level scale (terciles) and for Norway; and, for each last year L, the k at which the pseudo-forecasts whose
-outcomes lie up to L hold 80% (the factor a leakage-free recalibration at L would apply).
+years (`--horizon`) on with the forecast's level scale (`shocks.future_level_scale`) times a factor k.
+Printed: the share of the record's outcomes inside the 80% and 95% intervals at k = 1 by horizon, by the
+window's fitted level scale (terciles) and for Norway; the same for the mean rate over the first h years
+(what a population accumulates: `--horizon 30 --last 1994` checks how the intervals spread over decades);
+and, for each last year L, the k at which the pseudo-forecasts whose outcomes lie up to L hold 80% (the
+factor a leakage-free recalibration at L would apply).
 """
 
 import argparse
@@ -34,8 +36,6 @@ from stochpop.data.wpp import shared_world_folder
 
 WINDOW = 25
 """Fit window of each pseudo-forecast (years), as the Norway back-test's."""
-HORIZON = 10
-"""Years each pseudo-forecast runs on (the back-test's checks pool horizons 1-10)."""
 PATHS = 1000
 """Simulated futures per pseudo-forecast."""
 NORWAY = 578
@@ -46,6 +46,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--first", type=int, default=1976, help="first jump-off")
     parser.add_argument("--last", type=int, default=2022, help="last jump-off (outcomes to 2023)")
     parser.add_argument("--spacing", type=int, default=2, help="years between jump-offs")
+    parser.add_argument("--horizon", type=int, default=10, help="years ahead (the back-test pools 1-10)")
     return parser.parse_args()
 
 
@@ -129,8 +130,8 @@ def pseudo_forecast(record: xr.DataArray, jump_off: int) -> pd.DataFrame:
     )
 
 
-def simulate(fits: pd.DataFrame, factor: float, seed: int = 0) -> np.ndarray:
-    """Rates (case, HORIZON, PATHS) of the fitted pseudo-forecasts with the level scale times `factor`
+def simulate(fits: pd.DataFrame, factor: float, horizon: int, seed: int = 0) -> np.ndarray:
+    """Rates (case, horizon, PATHS) of the fitted pseudo-forecasts with the level scale times `factor`
     (the same random numbers for every factor)."""
     rng = np.random.default_rng(seed)
     n = len(fits)
@@ -144,7 +145,7 @@ def simulate(fits: pd.DataFrame, factor: float, seed: int = 0) -> np.ndarray:
     z = rng.standard_normal((n, PATHS))
     future = future_level_scale(col["tau"], col["median"], col["carryover"], col["change_sd"], z)
     scale = factor * future
-    shocks = rng.standard_normal((HORIZON, 2, n, PATHS))  # per year: the level's, then the deviation's
+    shocks = rng.standard_normal((horizon, 2, n, PATHS))  # per year: the level's, then the deviation's
     with jax.enable_x64(True):
         rates = level_shift_paths(
             state[:, 0], state[:, 1], col["m"], col["rho"], scale, col["phi"], col["sigma"],
@@ -153,9 +154,16 @@ def simulate(fits: pd.DataFrame, factor: float, seed: int = 0) -> np.ndarray:
     return np.moveaxis(np.asarray(rates), 0, 1)
 
 
-def held(fits: pd.DataFrame, outcomes: np.ndarray, factor: float, level: float) -> np.ndarray:
-    """(case, HORIZON) 1 where the outcome lies in the central `level` interval, 0 outside, NaN unknown."""
-    lower, upper = np.quantile(simulate(fits, factor), [(1 - level) / 2, (1 + level) / 2], axis=-1)
+def held(
+    fits: pd.DataFrame, outcomes: np.ndarray, factor: float, level: float, cumulative: bool = False
+) -> np.ndarray:
+    """(case, horizon) 1 where the outcome (case, horizon) lies in the central `level` interval, 0 outside,
+    NaN unknown; with `cumulative`, the outcomes are mean rates over the first h years, and so are the
+    paths'."""
+    paths = simulate(fits, factor, outcomes.shape[1])
+    if cumulative:
+        paths = np.cumsum(paths, axis=1) / np.arange(1, paths.shape[1] + 1)[:, None]
+    lower, upper = np.quantile(paths, [(1 - level) / 2, (1 + level) / 2], axis=-1)
     inside = ((outcomes >= lower) & (outcomes <= upper)).astype(float)
     return np.where(np.isfinite(outcomes), inside, np.nan)
 
@@ -167,10 +175,11 @@ def main() -> None:
         [pseudo_forecast(record, t) for t in range(args.first, args.last + 1, args.spacing)],
         ignore_index=True,
     )
-    ahead = record.reindex(year=np.arange(1950, 2024 + HORIZON))
+    horizon = args.horizon
+    ahead = record.reindex(year=np.arange(1950, 2024 + horizon))
     outcomes = np.stack(
         [
-            ahead.sel(country=c, year=slice(t, t + HORIZON - 1)).values
+            ahead.sel(country=c, year=slice(t, t + horizon - 1)).values
             for c, t in zip(fits["country"], fits["jump_off"], strict=True)
         ]
     )
@@ -180,9 +189,19 @@ def main() -> None:
         f"jump-offs {args.first}-{args.last}; factor k = 1"
     )
     h80, h95 = held(fits, outcomes, 1.0, 0.8), held(fits, outcomes, 1.0, 0.95)
-    table = pd.DataFrame({"80%": np.nanmean(h80, 0), "95%": np.nanmean(h95, 0)}, index=np.arange(1, 11))
+    table = pd.DataFrame(
+        {"80%": np.nanmean(h80, 0), "95%": np.nanmean(h95, 0)}, index=np.arange(1, horizon + 1)
+    )
     print(table.T.round(3).to_string())
     print(f"pooled 80% {np.nanmean(h80):.3f}  95% {np.nanmean(h95):.3f}")
+    means = np.cumsum(outcomes, axis=1) / np.arange(1, horizon + 1)
+    c80, c95 = (held(fits, means, 1.0, level, cumulative=True) for level in (0.8, 0.95))
+    every = np.arange(4, horizon, 5)
+    cumulative = pd.DataFrame(
+        {"80%": np.nanmean(c80, 0), "95%": np.nanmean(c95, 0)}, index=np.arange(1, horizon + 1)
+    )
+    print("mean rate over the first h years:")
+    print(cumulative.iloc[every].T.round(3).to_string())
     tercile = pd.qcut(np.log(fits["tau"]), 3, labels=["lowest", "middle", "highest"]).to_numpy()
     for name in ("lowest", "middle", "highest"):
         rows = tercile == name
@@ -193,7 +212,7 @@ def main() -> None:
     norway = (fits["country"] == NORWAY).to_numpy()
     print(f"  Norway: {np.nanmean(h80[norway]):.3f} / {np.nanmean(h95[norway]):.3f}")
     print("leakage-free factor at last year L (pseudo-forecasts with outcomes up to L):")
-    years = fits["jump_off"].to_numpy()[:, None] + np.arange(HORIZON)
+    years = fits["jump_off"].to_numpy()[:, None] + np.arange(horizon)
     for last in range(1989, 2024, 4):
         seen = np.where(years <= last, outcomes, np.nan)
         rows = np.isfinite(seen).any(1)
