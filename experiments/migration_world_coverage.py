@@ -47,6 +47,12 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--last", type=int, default=2022, help="last jump-off (outcomes to 2023)")
     parser.add_argument("--spacing", type=int, default=2, help="years between jump-offs")
     parser.add_argument("--horizon", type=int, default=10, help="years ahead (the back-test pools 1-10)")
+    parser.add_argument(
+        "--scale",
+        choices=("mixture", "rms"),
+        default="mixture",
+        help="each path's level scale drawn from the learnt law (the model's) or that law's root mean square",
+    )
     return parser.parse_args()
 
 
@@ -130,9 +136,10 @@ def pseudo_forecast(record: xr.DataArray, jump_off: int) -> pd.DataFrame:
     )
 
 
-def simulate(fits: pd.DataFrame, factor: float, horizon: int, seed: int = 0) -> np.ndarray:
+def simulate(fits: pd.DataFrame, factor: float, horizon: int, scale_law: str, seed: int = 0) -> np.ndarray:
     """Rates (case, horizon, PATHS) of the fitted pseudo-forecasts with the level scale times `factor`
-    (the same random numbers for every factor)."""
+    (the same random numbers for every factor); `scale_law` "mixture": each path's level scale drawn from
+    `shocks.future_level_scale`, "rms": every path's the root mean square of that law."""
     rng = np.random.default_rng(seed)
     n = len(fits)
     w, v = np.linalg.eigh(np.stack(fits["state_cov"]))
@@ -143,7 +150,11 @@ def simulate(fits: pd.DataFrame, factor: float, horizon: int, seed: int = 0) -> 
         for k in ("m", "tau", "sigma", "phi", "rho", "median", "carryover", "change_sd")
     }
     z = rng.standard_normal((n, PATHS))
-    future = future_level_scale(col["tau"], col["median"], col["carryover"], col["change_sd"], z)
+    law = (col["tau"], col["median"], col["carryover"], col["change_sd"])
+    if scale_law == "rms":  # the root mean square over z, exp(l + b (log tau - l) + s^2)
+        future = future_level_scale(*law, np.zeros_like(z)) * np.exp(col["change_sd"] ** 2)
+    else:
+        future = future_level_scale(*law, z)
     scale = factor * future
     shocks = rng.standard_normal((horizon, 2, n, PATHS))  # per year: the level's, then the deviation's
     with jax.enable_x64(True):
@@ -155,12 +166,17 @@ def simulate(fits: pd.DataFrame, factor: float, horizon: int, seed: int = 0) -> 
 
 
 def held(
-    fits: pd.DataFrame, outcomes: np.ndarray, factor: float, level: float, cumulative: bool = False
+    fits: pd.DataFrame,
+    outcomes: np.ndarray,
+    factor: float,
+    level: float,
+    cumulative: bool = False,
+    scale_law: str = "mixture",
 ) -> np.ndarray:
     """(case, horizon) 1 where the outcome (case, horizon) lies in the central `level` interval, 0 outside,
     NaN unknown; with `cumulative`, the outcomes are mean rates over the first h years, and so are the
     paths'."""
-    paths = simulate(fits, factor, outcomes.shape[1])
+    paths = simulate(fits, factor, outcomes.shape[1], scale_law)
     if cumulative:
         paths = np.cumsum(paths, axis=1) / np.arange(1, paths.shape[1] + 1)[:, None]
     lower, upper = np.quantile(paths, [(1 - level) / 2, (1 + level) / 2], axis=-1)
@@ -188,14 +204,23 @@ def main() -> None:
         f"{len(fits)} pseudo-forecasts, {known.sum()} outcomes, {fits['country'].nunique()} countries, "
         f"jump-offs {args.first}-{args.last}; factor k = 1"
     )
-    h80, h95 = held(fits, outcomes, 1.0, 0.8), held(fits, outcomes, 1.0, 0.95)
+    law = args.scale
+    h80, h95 = held(fits, outcomes, 1.0, 0.8, scale_law=law), held(fits, outcomes, 1.0, 0.95, scale_law=law)
     table = pd.DataFrame(
         {"80%": np.nanmean(h80, 0), "95%": np.nanmean(h95, 0)}, index=np.arange(1, horizon + 1)
     )
     print(table.T.round(3).to_string())
     print(f"pooled 80% {np.nanmean(h80):.3f}  95% {np.nanmean(h95):.3f}")
+    paths = simulate(fits, 1.0, horizon, law)
+    lo, hi = np.quantile(paths[:, -1], [0.01, 0.99], axis=-1)
+    last = outcomes[:, -1]
+    outside = np.where(np.isfinite(last), (last < lo) | (last > hi), np.nan)
+    print(
+        f"horizon {horizon}: the paths' central 98% spans {np.median(hi - lo):.1f} per 1000 (median case; "
+        f"90th percentile {np.quantile(hi - lo, 0.9):.1f}); outcomes outside it {np.nanmean(outside):.3f}"
+    )
     means = np.cumsum(outcomes, axis=1) / np.arange(1, horizon + 1)
-    c80, c95 = (held(fits, means, 1.0, level, cumulative=True) for level in (0.8, 0.95))
+    c80, c95 = (held(fits, means, 1.0, level, cumulative=True, scale_law=law) for level in (0.8, 0.95))
     every = np.arange(4, horizon, 5)
     cumulative = pd.DataFrame(
         {"80%": np.nanmean(c80, 0), "95%": np.nanmean(c95, 0)}, index=np.arange(1, horizon + 1)
@@ -219,14 +244,14 @@ def main() -> None:
         low, high = np.log(0.5), np.log(4.0)
         for _ in range(10):
             middle = 0.5 * (low + high)
-            if np.nanmean(held(fits[rows], seen[rows], float(np.exp(middle)), 0.8)) < 0.8:
+            if np.nanmean(held(fits[rows], seen[rows], float(np.exp(middle)), 0.8, scale_law=law)) < 0.8:
                 low = middle
             else:
                 high = middle
         k = float(np.exp(0.5 * (low + high)))
         print(
             f"  L = {last}: {np.isfinite(seen).sum()} outcomes, 80% held at k = 1: "
-            f"{np.nanmean(held(fits[rows], seen[rows], 1.0, 0.8)):.3f}, k = {k:.2f}"
+            f"{np.nanmean(held(fits[rows], seen[rows], 1.0, 0.8, scale_law=law)):.3f}, k = {k:.2f}"
         )
 
 
