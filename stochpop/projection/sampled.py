@@ -69,14 +69,11 @@ class DriverRates:
 
     def values(self, fixed: DriverInputs, step: tuple[Any, Any, Any], population: Array) -> PathValues:
         """The components' values of one year; `population` (draw, 2, A) the paths' 1 January stocks."""
-        (f_mortality, f_fertility, f_migration), (s_mortality, s_fertility, s_migration) = (
-            fixed.drivers_fixed,
-            step,
-        )
+        mortality, fertility, migration = fixed.drivers_fixed
         return PathValues(
-            self.mortality.values(f_mortality, s_mortality),
-            self.fertility.values(f_fertility, s_fertility),
-            self.migration.values(f_migration, s_migration, population.sum((-2, -1))),
+            self.mortality.values(mortality, step[0]),
+            self.fertility.values(fertility, step[1]),
+            self.migration.values(migration, step[2], population.sum((-2, -1))),
         )
 
     def rates(self, fixed: DriverInputs, step: tuple[Any, Any, Any], population: Array) -> Rates:
