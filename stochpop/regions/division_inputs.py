@@ -25,8 +25,9 @@ so sum_r s_r = sum_c S_c = 1: within a county immigrants (or net migrants) go wh
 (no municipal flows here; SSB's ten-year regional proportions are not available below the county).
 
 Internal migration (`division_internal_data`): the net residual of the regions' account, as on counties;
-the county gross counts on region pairs (`gross_on_regions`); proximity the same landsdel
-(`landsdel_proximity`; the counties' distance feature is not carried over). Moves between regions of one
+the county gross counts on region pairs (`gross_on_regions`); proximity `division_proximity` (the same
+landsdel, the same county; the counties' distance feature is not carried over), for the linear
+destinations of `internal_model` (`fit_internal(pair_effects=False)`). Moves between regions of one
 county are registered nowhere: the destination model alone sets them (see `division_internal_data`).
 
 Measured on SSB's 159 BA regions (baregioner_2024.xlsx; identities in tests/regions/test_division_inputs.py).
@@ -168,16 +169,23 @@ def division_inputs(
     return regional_inputs(country, regional_folder, population, county_of, joined_counties(weights), years)
 
 
+def share_split(weights: xr.DataArray) -> np.ndarray:
+    """(R, C): the part of each county's share of international migration that goes to each region,
+    P_rc / sum_j P_jc (module docstring), columns summing to 1. `weights` from `region_counties`."""
+    people = _persons(weights)
+    return people / people.sum(0)
+
+
 def region_shares(county_shares: np.ndarray, weights: xr.DataArray) -> np.ndarray:
     """The regions' shares (..., region) of international migration from the counties' (..., county; the
     counties in the order of `weights`' county coord, sorted codes as `immigration_shares`), each county's
-    split among the regions by its persons (module docstring). `weights` from `region_counties`."""
-    people = _persons(weights)
-    if county_shares.shape[-1] != people.shape[1]:
+    split among the regions by its persons (`share_split`). `weights` from `region_counties`."""
+    split = share_split(weights)
+    if county_shares.shape[-1] != split.shape[1]:
         raise ValueError(
-            f"county_shares has {county_shares.shape[-1]} counties, the weights {people.shape[1]}"
+            f"county_shares has {county_shares.shape[-1]} counties, the weights {split.shape[1]}"
         )
-    return county_shares @ (people / people.sum(0)).T
+    return county_shares @ split.T
 
 
 def gross_on_regions(
@@ -234,13 +242,17 @@ def gross_on_regions(
     )
 
 
-def landsdel_proximity(weights: xr.DataArray) -> np.ndarray:
-    """Proximity (1, R, R) of the regions of `weights`: 1 where two regions' majority counties lie in one
-    landsdel (`internal_model.LANDSDEL_COUNTIES`), zero diagonal."""
+def division_proximity(weights: xr.DataArray) -> np.ndarray:
+    """Proximity (2, R, R) of the regions of `weights`, zero diagonal: 1 where two regions' majority
+    counties lie in one landsdel (`internal_model.LANDSDEL_COUNTIES`), and 1 where they are one county
+    (the within-county affinity of the linear destinations)."""
     landsdel = {county: name for name, counties in LANDSDEL_COUNTIES.items() for county in counties}
-    of_region = np.array([landsdel[county] for county in weights["majority"].values])
-    same = (of_region[:, None] == of_region) & ~np.eye(of_region.size, dtype=bool)
-    return same[None].astype(float)
+    majority = weights["majority"].values
+    of_region = np.array([landsdel[county] for county in majority])
+    off = ~np.eye(of_region.size, dtype=bool)
+    same_landsdel = (of_region[:, None] == of_region) & off
+    same_county = (majority[:, None] == majority) & off
+    return np.stack([same_landsdel, same_county]).astype(float)
 
 
 def division_internal_data(
@@ -254,8 +266,9 @@ def division_internal_data(
     makes the counties' (registered birth and death totals through `registered_factors`, less
     `international` (year, region, sex, age) or, where None, the national net allocated by population at
     risk); the counties' gross counts (`county_gross_observations`) on the regions (`gross_on_regions`,
-    `joined_counties` one group); proximity `landsdel_proximity`; the schedule's centre the counties'
-    (moves between old counties per person at risk in 2010).
+    `joined_counties` one group); proximity `division_proximity`; the schedule's centre the counties'
+    (moves between old counties per person at risk in 2010); groups the majority counties (the regions
+    of one county share its yearly contrast deviations, `internal_model.deviation_basis`).
 
     What identifies the moves between regions of one county: nothing registered. The counts on county
     pairs fix the regions' moves to other counties; how many more stay in their county follows from the
@@ -274,4 +287,5 @@ def division_internal_data(
         folder, weights["county"].values, account["year"].values, account["age"].values
     )
     gross = gross_on_regions(county, weights, joined_counties(weights))
-    return internal_data(account, gross, landsdel_proximity(weights), county)
+    data = internal_data(account, gross, division_proximity(weights), county)
+    return data._replace(groups=weights["majority"].values)

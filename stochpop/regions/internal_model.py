@@ -17,6 +17,16 @@ Model. Region r, year t (the fitted years, then `horizon` forecast years), sex s
     u = -n/2, v = n/2,  n_r(t) = N_r(t) - d_r,  N_r(t) an AR(1) around d_r (summing to zero over regions)
     k_rj = k_jr ~ Normal(sum_p kappa_p K_p,rj, tau_k)     pair effects (Norway; none on Greenland)
 
+Linear destinations (`fit_internal(pair_effects=False)`; divisions of many regions, e.g. SSB's 159
+labour-market regions: 12 561 pairs). No effect per pair: k_rj = sum_p kappa_p K_p,rj with kappa ~
+Normal(0, 1) (features: the same landsdel, the same county: `division_inputs.division_proximity`), and the
+attraction a_j(t) = gamma log p_j + w_j + v_j(t), gamma ~ Normal(1, 0.5) the destination's population
+elasticity. The yearly contrast deviations n are shared by the regions of one county (`groups`,
+`deviation_basis`: (T + horizon)(C - 1) of them, not (T + horizon)(R - 1)). Parameters: churn, contrast and
+allocation error per region, the counties' deviations, and a fixed number more: 798 for the BA regions
+2006-2023. Moves between regions of one county are counted nowhere in the data; the same-county effect is
+learnt from the net residual and the counties' totals alone (see `division_inputs.division_internal_data`).
+
 Every AR(1) runs x(t) = m + phi (x(t-1) - m) + s sqrt(1 - phi^2) e(t) from the stationary law (s the
 stationary spread ~ HalfNormal(0.2), phi ~ Uniform(0, 1), as `levels`) and goes on as a forecast for the
 horizon years. p_j is region j's mean share of the stock at risk over the fitted years, an offset held
@@ -81,6 +91,7 @@ Measured (experiments/internal_migration.py; 2 chains x 300 after 300 warmup, 2 
 """
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -154,7 +165,9 @@ class InternalData(NamedTuple):
     migration that the residual took away (its error b enters the net's likelihood); share (R,) mean
     shares p_j of the stock at risk; proximity (P, R, R) symmetric features K_p of the origin-destination
     pairs (the pair effects' prior means), or None (no pair effects); gross (`GrossObservations`);
-    crude_rate: national moves per person at risk where the data give them (the prior centre of mu)."""
+    crude_rate: national moves per person at risk where the data give them (the prior centre of mu);
+    groups (R,) or None: each region's group (its county), whose yearly contrast deviations its regions
+    share (`deviation_basis`; None: each region its own)."""
 
     years: np.ndarray
     regions: np.ndarray
@@ -166,6 +179,7 @@ class InternalData(NamedTuple):
     proximity: np.ndarray | None
     gross: GrossObservations
     crude_rate: float
+    groups: np.ndarray | None = None
 
 
 class InternalDraws(NamedTuple):
@@ -232,12 +246,26 @@ def zero_sum_basis(regions: int) -> np.ndarray:
     return np.linalg.svd(np.ones((1, regions)))[2][1:].T
 
 
-def _ar1_process(name: str, loc: Array, years: int, horizon: int, basis: np.ndarray | None) -> Array:
-    """An AR(1) `name` (years + horizon, R) = components (years + horizon, M) @ basis.T, or one process
-    (years + horizon,) where `basis` is None; each component an AR(1) around `loc` (M,) of the module
-    docstring with phi_`name` and s_`name` (stationary spread). The fitted years are sampled centred (the
-    AR(1) law itself, `name`_fitted: the data pin them down, and their mean is `loc`, a level the data
-    see only through them), the forecast years from shocks."""
+def deviation_basis(groups: np.ndarray | None, regions: int) -> np.ndarray:
+    """(R, M): the yearly contrast deviations n = basis @ e, e (M,) free: each region's own (None:
+    `zero_sum_basis`, M = R - 1) or its group's, the groups' deviations summing to zero (groups (R,) of G
+    distinct labels, M = G - 1). ValueError for fewer than two groups."""
+    if groups is None:
+        return zero_sum_basis(regions)
+    labels, index = np.unique(groups, return_inverse=True)
+    if labels.size < 2:
+        raise ValueError("the regions' contrast deviations need at least two groups")
+    return (index[:, None] == np.arange(labels.size)).astype(float) @ zero_sum_basis(labels.size)
+
+
+def _ar1_process(
+    name: str, loc: Array, years: int, horizon: int, basis: np.ndarray | None, shift: Array | float = 0.0
+) -> Array:
+    """An AR(1) `name` (years + horizon, R) = shift + components (years + horizon, M) @ basis.T, or one
+    process (years + horizon,) where `basis` is None; each component an AR(1) around `loc` (M,) of the
+    module docstring with phi_`name` and s_`name` (stationary spread). The fitted years are sampled
+    centred (the AR(1) law itself, `name`_fitted: the data pin them down, and their mean is `loc`, a
+    level the data see only through them), the forecast years from shocks."""
     phi = numpyro.sample(f"phi_{name}", dist.Uniform(0.0, 1.0))
     spread = numpyro.sample(f"s_{name}", dist.HalfNormal(0.2))
     scale = spread * jnp.sqrt(1.0 - phi**2)
@@ -247,7 +275,7 @@ def _ar1_process(name: str, loc: Array, years: int, horizon: int, basis: np.ndar
     if horizon:
         later = numpyro.sample(f"{name}_later", dist.Normal(0.0, 1.0).expand([horizon, size]).to_event(2))
         fitted = jnp.concatenate([fitted, ar1_recursion(fitted[-1], loc, phi, scale, later)])
-    return numpyro.deterministic(name, fitted[:, 0] if basis is None else fitted @ basis.T)
+    return numpyro.deterministic(name, fitted[:, 0] if basis is None else shift + fitted @ basis.T)
 
 
 def _pooled_levels(name: str, basis: np.ndarray) -> Array:
@@ -287,6 +315,18 @@ def _pair_effects(proximity: Array) -> Array:
     return numpyro.deterministic("pair_effect", effects + effects.T)
 
 
+def _feature_effects(proximity: Array) -> Array:
+    """Effects k = sum_p kappa_p K_p (R, R) of the pairs' features alone, kappa ~ Normal(0, 1) (the linear
+    destinations: P parameters whatever the number of pairs). proximity (P, R, R) symmetric."""
+    kappa = numpyro.sample("kappa", dist.Normal(0.0, 1.0).expand([proximity.shape[0]]).to_event(1))
+    return feature_effect(kappa, proximity)
+
+
+def feature_effect(kappa: Array, proximity: Array) -> Array:
+    """sum_p kappa_p K_p: kappa (..., P), proximity (P, R, R) -> (..., R, R)."""
+    return jnp.tensordot(kappa, proximity, 1)
+
+
 class ScheduleDesign(NamedTuple):
     """Fixed inputs of the schedule (`schedule_design`): basis (X, K) and difference (X, K_d)
     (`schedule_bases`); beta = null @ whiten @ theta, theta sampled: null (K, K - 1) spans the shapes whose
@@ -324,11 +364,15 @@ def internal_model(
     international: Array,
     net: Array | None = None,
     gross_count: Array | None = None,
+    pair_effects: bool = True,
+    deviation: np.ndarray | None = None,
 ) -> None:
     """The NumPyro model of the module docstring. aged (T, R, 2, X); `ScheduleDesign`; log_share (R,);
     proximity (P, R, R) or None; `GrossDesign`; `horizon` forecast years; international (T, R, 2) the
     international net taken from the residual. net (T, R, 2) and gross_count (N,) observed, or None
-    (prior)."""
+    (prior). pair_effects: a random effect per pair (True) or the linear destinations (False: gamma and
+    the features' kappa alone). deviation (R, M): the contrast deviations' `deviation_basis` where they
+    are shared by groups of regions (None: each region's own, AR(1)s around the contrast components)."""
     years, regions = aged.shape[:2]
     zero_sum = zero_sum_basis(regions)
     flat = dist.ImproperUniform(dist.constraints.real_vector, (), (schedule.whiten.shape[0],))
@@ -352,16 +396,19 @@ def internal_model(
     w = numpyro.deterministic("w", churn + 0.5 * contrast)
     mu = numpyro.sample("mu", dist.Normal(schedule.log_crude_rate, 1.0))
     national = _ar1_process("L", mu, years, horizon, None)
-    n = numpyro.deterministic(
-        "n", _ar1_process("N", contrast_components, years, horizon, zero_sum) - contrast
-    )
+    if deviation is None:
+        varying = _ar1_process("N", contrast_components, years, horizon, zero_sum)
+    else:
+        varying = _ar1_process("N", jnp.zeros(deviation.shape[1]), years, horizon, deviation, contrast)
+    n = numpyro.deterministic("n", varying - contrast)
     u = numpyro.deterministic("u", -0.5 * n)
     v = numpyro.deterministic("v", 0.5 * n)
     log_out = numpyro.deterministic("log_out", national[:, None] + l_out + u)
-    log_attraction = numpyro.deterministic("log_attraction", log_share + w + v)
+    gamma = 1.0 if pair_effects else numpyro.sample("gamma", dist.Normal(1.0, 0.5))
+    log_attraction = numpyro.deterministic("log_attraction", gamma * log_share + w + v)
     effect = None
     if proximity is not None:
-        effect = _pair_effects(proximity)
+        effect = _pair_effects(proximity) if pair_effects else _feature_effects(proximity)
     destination = destination_matrix(log_attraction[:years], effect)
     out = out_moves(log_schedule, log_out[:years], aged).sum(-1, keepdims=True)
     tau_b = numpyro.sample("tau_b", dist.HalfNormal(0.5))
@@ -415,10 +462,12 @@ def schedule_design(data: InternalData) -> ScheduleDesign:
     return ScheduleDesign(basis, difference, null, whiten, float(np.log(data.crude_rate)))
 
 
-def model_inputs(data: InternalData, horizon: int) -> dict:
-    """The keyword arguments of `internal_model` for `data` and `horizon` forecast years (call within
-    jax.enable_x64 for float64)."""
+def model_inputs(data: InternalData, horizon: int, pair_effects: bool = True) -> dict:
+    """The keyword arguments of `internal_model` for `data`, `horizon` forecast years and `pair_effects`
+    (call within jax.enable_x64 for float64)."""
     return {
+        "pair_effects": pair_effects,
+        "deviation": None if data.groups is None else deviation_basis(data.groups, data.regions.size),
         "aged": jnp.asarray(data.aged),
         "schedule": schedule_design(data),
         "log_share": jnp.log(jnp.asarray(data.share)),
@@ -431,13 +480,33 @@ def model_inputs(data: InternalData, horizon: int) -> dict:
     }
 
 
-def fit_internal(data: InternalData, horizon: int, settings: FitSettings | None = None) -> az.InferenceData:
+LINEAR_SVI_STEPS, LINEAR_SVI_DRAWS = 10_000, 1000
+"""SVI steps and kept draws of the linear destinations' fit (`linear_settings`): at 3000 steps the
+simulation of tests/regions/test_linear_destinations.py left the same-county effect at 0.93-1.03 against
+its true 1.2; at 10 000 it holds it."""
+
+
+def linear_settings(settings: FitSettings) -> FitSettings:
+    """`settings` as the linear destinations are fitted: SVI (`fit_model`'s full-rank Gaussian guide),
+    `LINEAR_SVI_STEPS` steps, `LINEAR_SVI_DRAWS` draws, the seed kept. NUTS needed hundreds of leapfrog
+    steps a draw there: 159 BA regions (798 parameters) over 5 s an iteration, twelve simulated regions
+    447 s for 2 x (300 + 300)."""
+    return replace(settings, method="svi", svi_steps=LINEAR_SVI_STEPS, svi_draws=LINEAR_SVI_DRAWS)
+
+
+def fit_internal(
+    data: InternalData, horizon: int, settings: FitSettings | None = None, pair_effects: bool = True
+) -> az.InferenceData:
     """Fit `internal_model` (NUTS, float64) to `data`; the posterior runs over the fitted years and
-    `horizon` forecast years (year coordinate), with log_schedule (sex, age), l and w (region), u, v,
-    log_out and log_attraction (year, region), kappa (feature) where `data` has a proximity. constant_data
-    holds aged (year: the fitted years, region, sex, age), share (region) and proximity (feature, region,
-    destination; one feature of zeros where none)."""
+        `horizon` forecast years (year coordinate), with log_schedule (sex, age), l and w (region), u, v,
+    log_out and log_attraction (year, region), kappa (feature) where `data` has a proximity, gamma with
+    `pair_effects` False (the linear destinations of the module docstring, for many regions; fitted by
+    SVI, `linear_settings`). constant_data holds aged (year: the fitted years, region, sex, age), share
+    (region), proximity (feature, region, destination; one feature of zeros where none) and
+    deviation_basis (region, component; `deviation_basis` of data.groups)."""
     settings = settings or FitSettings(warmup=400, samples=400)
+    if not pair_effects:
+        settings = linear_settings(settings)
     years = np.concatenate([data.years, data.years[-1] + np.arange(1, horizon + 1)])
     regions, sexes = list(data.regions), list(SEXES)
     by_year_region = ["year", "region"]
@@ -445,7 +514,7 @@ def fit_internal(data: InternalData, horizon: int, settings: FitSettings | None 
     with jax.enable_x64(True):
         return fit_model(
             internal_model,
-            model_inputs(data, horizon),
+            model_inputs(data, horizon, pair_effects),
             settings,
             coords={"year": years, "region": regions, "sex": sexes, "age": data.ages},
             dims={
@@ -462,22 +531,38 @@ def fit_internal(data: InternalData, horizon: int, settings: FitSettings | None 
                     coords={"year": data.years, "region": regions, "sex": sexes, "age": data.ages},
                 ),
                 "share": xr.DataArray(data.share, dims="region", coords={"region": regions}),
+                "deviation_basis": xr.DataArray(
+                    deviation_basis(data.groups, len(regions)),
+                    dims=("region", "component"),
+                    coords={"region": regions},
+                ),
                 "proximity": xr.DataArray(
                     proximity,
                     dims=("feature", "region", "destination"),
                     coords={"region": regions, "destination": regions},
                 ),
             },
-            check=["mu", "log_schedule", "log_out", "log_attraction", "sigma_net", "cv"],
+            check=["mu", "log_schedule", "log_out", "log_attraction", "sigma_net", "cv"]
+            + ([] if pair_effects else ["gamma", "kappa"]),
             attrs={"component": "internal migration"},
             parallel_chains=False,  # in parallel its memory grew ~10 MB an iteration (issue #15)
         )
 
 
-def _pair_effect(posterior: xr.Dataset | dict) -> Array | None:
-    """The pair effects k with leading sample axes and a year axis (..., 1, R, R), or None where the fit
-    has none."""
-    return None if "pair_effect" not in posterior else jnp.asarray(posterior["pair_effect"])[..., None, :, :]
+def _pair_effect(posterior: xr.Dataset | dict, proximity: np.ndarray) -> Array | None:
+    """The pair effects k with leading sample axes and a year axis (..., 1, R, R): the fit's pair_effect,
+    or of the linear destinations kappa times `proximity` (P, R, R; `feature_effect`); None where the fit
+    has neither."""
+    if "pair_effect" in posterior:
+        return jnp.asarray(posterior["pair_effect"])[..., None, :, :]
+    if "kappa" in posterior:
+        return feature_effect(jnp.asarray(posterior["kappa"]), jnp.asarray(proximity))[..., None, :, :]
+    return None
+
+
+def _population_elasticity(posterior: xr.Dataset | dict) -> np.ndarray | float:
+    """gamma with leading sample axes (..., 1, 1) for (year, region), or 1 where the fit has none."""
+    return np.asarray(posterior["gamma"])[..., None, None] if "gamma" in posterior else 1.0
 
 
 @jax.jit
@@ -526,6 +611,13 @@ def _continued(
     return values[:, years - available[0]]
 
 
+def _deviations(idata: az.InferenceData, regions: int) -> np.ndarray:
+    """The fit's `deviation_basis` (R, M) (each region's own where a posterior saved before it lacks
+    it)."""
+    constant = idata["constant_data"]
+    return constant["deviation_basis"].values if "deviation_basis" in constant else zero_sum_basis(regions)
+
+
 def internal_draws(idata: az.InferenceData, key: Array, paths: Paths, years: Sequence[int]) -> InternalDraws:
     """Each path's internal migration for `years` (`InternalDraws`): its own posterior draw (key
     fold_in(key, path), stream 0: `randomness.posterior_draws`); in years after the posterior's its own
@@ -546,7 +638,8 @@ def internal_draws(idata: az.InferenceData, key: Array, paths: Paths, years: Seq
         raise ValueError(f"the internal migration posterior starts in {available[0]}, not {wanted.min()}")
     names = ["log_schedule", "l", "w", "d", "mu", "L", "N", "phi_L", "s_L", "phi_N", "s_N"]
     keys = path_keys(key, paths)
-    draws = posterior_draws(idata, keys, names + (["pair_effect"] if "pair_effect" in posterior else []))
+    names += [name for name in ("pair_effect", "kappa", "gamma") if name in posterior]
+    draws = posterior_draws(idata, keys, names)
     with jax.enable_x64(True):
         return _path_migration(idata, draws, keys, available, wanted)
 
@@ -576,7 +669,7 @@ def _path_migration(
             draws["d"],
             draws["phi_N"],
             draws["s_N"],
-            zero_sum_basis(draws["d"].shape[1]),
+            _deviations(idata, draws["d"].shape[1]),
             (keys, 2),
             available,
             wanted,
@@ -598,8 +691,10 @@ def _path_migration(
     out_schedule = np.zeros((reference.size, len(SEXES), N_AGES))
     out_schedule[..., : kernel_ages.size] = mean_schedule * np.exp(reference)[:, None, None]
     out_level = ratio[:, None, None] * np.exp(log_out - reference)
-    log_attraction = np.log(constant["share"].values) + draws["w"][:, None, :] + 0.5 * contrast
-    destination = destination_matrix(jnp.asarray(log_attraction), _pair_effect(draws))
+    log_share = _population_elasticity(draws) * np.log(constant["share"].values)
+    log_attraction = log_share + draws["w"][:, None, :] + 0.5 * contrast
+    proximity = constant["proximity"].values
+    destination = destination_matrix(jnp.asarray(log_attraction), _pair_effect(draws, proximity))
     return InternalDraws(
         out_schedule=out_schedule,
         out_level=np.swapaxes(out_level, 0, 1),
@@ -623,7 +718,8 @@ def fitted_flows(idata: az.InferenceData, levels: Sequence[float] = LEVELS) -> x
     out *= level[..., None, None]
     with jax.enable_x64(True):
         log_attraction = jnp.asarray(posterior["log_attraction"].sel(year=fitted).values)
-        destination = np.asarray(destination_matrix(log_attraction, _pair_effect(posterior)))
+        effect = _pair_effect(posterior, idata["constant_data"]["proximity"].values)
+        destination = np.asarray(destination_matrix(log_attraction, effect))
     into = np.einsum("ptrsg,ptrj->ptjsg", out, destination, optimize=True)
     coords = {
         "quantile": list(levels),

@@ -4,7 +4,9 @@ from them.
 Parts (`PARTS`; one posterior file each):
 * fertility_levels, mortality_levels: the regions' level factors on the national rates (`levels`);
 * internal: out-migration schedules, out-levels and destination shares (`internal_model`);
-* international: the regions' shares of the national international migration (`immigration_shares`);
+* international: the regions' shares of the national international migration (`immigration_shares`),
+  fitted on counties and carried to other divisions' regions by `international_split` (each county's
+  share split among its regions by their persons: `division_inputs.region_shares`);
 * municipal: municipalities' shares of their region (`municipalities`), if the run breaks regions down;
 * labour: the panel of net internal migration on unemployment (`labour_panel`), if the run has an
   unemployment scenario: each path's shift of net internal migration (`labour_panel.path_shifts`, the
@@ -58,8 +60,9 @@ class RegionalModel:
     ages, the saved posteriors of `PARTS` (part -> file; "municipal" only with a municipal breakdown), the
     run's seed, the internal-migration letter, the municipalities (code -> region code) of the breakdown, if
     any, with their registered jump-off stock, `held` (module docstring), and an unemployment scenario's
-    change (year, region; percentage points) with the "labour" posterior. Picklable (posteriors travel as
-    file names)."""
+    change (year, region; percentage points) with the "labour" posterior, and `international_split` (R, C)
+    where the international shares are fitted on C counties and the regions are others (None: the regions
+    are the counties). Picklable (posteriors travel as file names)."""
 
     regions: tuple[str, ...]
     jump_off: int
@@ -71,12 +74,18 @@ class RegionalModel:
     municipal_start: np.ndarray | None = None
     held: bool = False
     unemployment: xr.DataArray | None = None
+    international_split: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.internal not in INTERNAL_LETTERS:
             raise ValueError(f"internal migration letter {self.internal!r} is not one of {INTERNAL_LETTERS}")
         if self.start.shape[0] != len(self.regions):
             raise ValueError(f"start has {self.start.shape[0]} regions, the model {len(self.regions)}")
+        split = self.international_split
+        if split is not None and split.shape[0] != len(self.regions):
+            raise ValueError(
+                f"international_split has {split.shape[0]} regions, the model {len(self.regions)}"
+            )
 
     def key(self, part: str) -> jax.Array:
         return jax.random.fold_in(jax.random.PRNGKey(self.seed), STREAMS[part])
@@ -124,6 +133,8 @@ class RegionalModel:
             draws(part, factor_draws) for part in ("fertility_levels", "mortality_levels")
         )
         international = draws("international", share_draws)
+        if self.international_split is not None:
+            international = international @ self.international_split.T
         shift = None if self.unemployment is None else self.shifts(paths, years)
 
         def f32(values: np.ndarray) -> jax.Array:

@@ -3,11 +3,16 @@ regional model its paths draw from, and the registered regional history.
 
 The parts are fitted on Norway's regional data of the event years `regions.first_year` .. jump-off - 1
 (nothing later: a back-test's jump-off sees only its past):
-* fertility_levels, mortality_levels (`regions.levels`): the counties' registered births and deaths;
+* fertility_levels, mortality_levels (`regions.levels`): the counties' registered births and deaths (on
+  other divisions' regions: `regions.division_inputs`);
 * international (`regions.immigration_shares`): the counties' registered shares of the net international
-  migration (net runs) or of the immigrations (gross runs), with forecast years to the jump-off;
-* internal (`regions.internal_model`): the county account's net internal migration, its international
-  migration allocated by the fitted shares (posterior mean), and the registered gross flows;
+  migration (net runs) or of the immigrations (gross runs), with forecast years to the jump-off; other
+  divisions' regions take each county's share split by their persons (`division_inputs.share_split`);
+* internal (`regions.internal_model`): the regions' account's net internal migration, its international
+  migration allocated by the fitted shares (posterior mean), and the registered gross flows; counties with
+  a random effect per pair of counties, other divisions (SSB's 159 labour-market regions, a table) with
+  the linear destinations (`fit_internal(pair_effects=False)`: population elasticity and same-landsdel and
+  same-county effects, parameters growing with the regions, not the pairs);
 * municipal (`regions.municipalities`), with `regions.municipalities`: municipal shares to the jump-off;
 * labour (`regions.labour_panel`), with `regions.unemployment`: the panel of the counties' net internal
   migration on NAV's registered unemployment (the years both cover before the jump-off).
@@ -29,6 +34,12 @@ from stochpop.data.labour import read_unemployment, read_unemployment_scenario
 from stochpop.data.norway import shared_data_dir
 from stochpop.data.regional import read_regional_population
 from stochpop.projection.rate_sets import to_kernel_ages
+from stochpop.regions.division_inputs import (
+    division_inputs,
+    division_internal_data,
+    region_counties,
+    share_split,
+)
 from stochpop.regions.divisions import MUNICIPAL_FILE, Division, load_division, regional_population
 from stochpop.regions.estimated_rates import regional_account
 from stochpop.regions.immigration_shares import fit_immigration_shares, norway_share_inputs
@@ -64,11 +75,12 @@ def regional_folder(spec: Spec) -> Path:
 def division(spec: Spec) -> Division:
     """The spec's division of the municipalities into regions."""
     r = spec.regions
-    if r.division != "county":
-        raise SpecError(
-            f"{spec.file}: regions.division: {r.division!r} regions have no fitted model yet (only 'county')"
-        )
     return load_division(r.division, regional_folder(spec), r.table)
+
+
+def _counties(spec: Spec) -> bool:
+    """True where the spec's regions are the counties (their own model and registered data)."""
+    return spec.regions.division == "county"
 
 
 def fitted_years(spec: Spec) -> np.ndarray:
@@ -104,7 +116,10 @@ def fit_regions(
     folder = regional_folder(spec)
     years = fitted_years(spec)
     jump_off = spec.projection.jump_off
-    inputs = county_inputs(data, folder, years)
+    d = division(spec)
+    inputs = (
+        county_inputs(data, folder, years) if _counties(spec) else division_inputs(data, folder, d, years)
+    )
     report: dict[str, dict[str, object]] = {}
     clock = [time.perf_counter()]
 
@@ -129,11 +144,19 @@ def fit_regions(
     saved("international", international)
 
     share = international["posterior"]["share"].mean(["chain", "draw"]).sel(year=years)
-    internal = county_internal_data(inputs, folder, _international(inputs, share))
-    saved("internal", fit_internal(internal, 1, settings))
+    if _counties(spec):
+        internal = county_internal_data(inputs, folder, _international(inputs, share))
+    else:
+        split = _split(spec, d, share["region"].values)
+        share = xr.DataArray(
+            share.transpose("year", "region").values @ split.T,
+            dims=("year", "region"),
+            coords={"year": years, "region": inputs.population["region"].values},
+        )
+        internal = division_internal_data(inputs, folder, d, _international(inputs, share))
+    saved("internal", fit_internal(internal, 1, settings, pair_effects=_counties(spec)))
 
     if spec.regions.municipalities:
-        d = division(spec)
         municipal = _municipal_totals(folder, jump_off)
         saved("municipal", fit_municipal_shares(municipal, d.region_of, jump_off, settings))
     if spec.regions.unemployment:
@@ -145,8 +168,20 @@ def fit_regions(
     return report
 
 
+def _split(spec: Spec, d: Division, counties: np.ndarray) -> np.ndarray:
+    """`division_inputs.share_split` (R, C) of the division's regions, its counties checked against
+    `counties` (C,), the international shares' regions."""
+    weights = region_counties(d, regional_folder(spec))
+    if not np.array_equal(weights["county"].values, np.asarray(counties).astype(str)):
+        raise SpecError(
+            f"{spec.file}: regions.division: the international shares' counties {list(counties)} are not the "
+            f"division's counties {list(weights['county'].values)}"
+        )
+    return share_split(weights)
+
+
 def _international(inputs: CountyInputs, share: xr.DataArray) -> xr.DataArray:
-    """The counties' international net migration (year, region, sex, age): the national net of the county
+    """The regions' international net migration (year, region, sex, age): the national net of the regions'
     account (`estimated_rates.regional_account` at national rates; internal moves cancel in its sum over
     regions) by sex and age, shared by `share` (year, region)."""
     ones = xr.ones_like(inputs.expected["births"])
@@ -178,6 +213,10 @@ def regional_model(spec: Spec, files: dict[str, Path]) -> RegionalModel:
         raise SpecError(f"no saved regional posteriors {missing} (run `stochpop fit` first)")
     for file in files.values():
         load_posterior(file)  # fail here, not on a worker, if one is damaged
+    split = None
+    if not _counties(spec):
+        counties = load_posterior(files["international"])["posterior"]["region"].values
+        split = _split(spec, d, counties)
     return RegionalModel(
         regions=tuple(str(r) for r in population["region"].values),
         jump_off=jump_off,
@@ -194,6 +233,7 @@ def regional_model(spec: Spec, files: dict[str, Path]) -> RegionalModel:
             [str(r) for r in population["region"].values],
             np.arange(jump_off, jump_off + spec.projection.horizon),
         ),
+        international_split=split,
     )
 
 

@@ -1,0 +1,64 @@
+"""The linear destinations of `regions.internal_model` (`fit_internal(pair_effects=False)`, SVI) on SSB's
+159 labour-market (BA) regions, 2006-2023 (issue #15).
+
+    .venv/bin/python experiments/ba_internal.py
+
+Prints the fit's wall time, gamma, kappa (same landsdel, same county) and other scales (10/50/90%), the
+county gross counts' median |error| at the posterior median, and the share of the moves between regions
+that stay in the region's majority county.
+"""
+
+import sys
+import time
+import warnings
+
+import numpy as np
+
+from stochpop.components.fitting import FitWarning
+from stochpop.data.norway import MISSING_SHARED_DATA, load_country, shared_data_dir
+from stochpop.regions.division_inputs import division_inputs, division_internal_data, region_counties
+from stochpop.regions.divisions import load_division
+from stochpop.regions.internal_model import InternalData, fit_internal, fitted_flows
+
+
+def gross_error(data: InternalData, pair_moves: np.ndarray) -> float:
+    """Median |expected / count - 1| over the absolute gross counts of all ages and both sexes;
+    pair_moves (year, region, destination) the posterior median's."""
+    keep = ~data.gross.relative & (data.gross.cells.sum((1, 2)) == data.gross.cells[0].size)
+    expected = np.einsum("nrj,nrj->n", data.gross.pairs[keep], pair_moves[data.gross.year[keep]])
+    return float(np.median(np.abs(expected / data.gross.moves[keep] - 1)))
+
+
+def main() -> None:
+    root = shared_data_dir()
+    if root is None:
+        sys.exit(MISSING_SHARED_DATA)
+    folder = root / "norway" / "regional"
+    division = load_division("ba", folder)
+    years = np.arange(2006, 2024)
+    start = time.perf_counter()
+    inputs = division_inputs(load_country(root / "norway"), folder, division, years)
+    data = division_internal_data(inputs, folder, division)
+    print(f"BA inputs and internal data: {time.perf_counter() - start:.0f} s, {data.gross.moves.size} counts")
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)
+        idata = fit_internal(data, 1, pair_effects=False)
+    print(f"BA fit: {time.perf_counter() - start:.0f} s")
+    posterior = idata["posterior"]
+    for name in ("gamma", "kappa", "mu", "sigma_net", "cv", "tau_d", "s_N", "phi_N"):
+        q = posterior[name].quantile([0.1, 0.5, 0.9], ("chain", "draw")).values
+        print(f"  {name}: {np.round(q, 3).tolist()}")
+    pairs = fitted_flows(idata)["pair_moves"].sel(quantile=0.5).values
+    print(f"  gross counts' median |error| {gross_error(data, pairs):.3f}")
+    majority = region_counties(division, folder)["majority"].values
+    same = majority[:, None] == majority
+    last = pairs[-1]
+    print(
+        f"  {years[-1]}: moves between regions {last.sum():.0f}, "
+        f"in the region's county {(last * same).sum() / last.sum():.3f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
