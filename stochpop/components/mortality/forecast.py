@@ -157,6 +157,7 @@ def jump_off_residual(idata: az.InferenceData, params: dict[str, Array]) -> Arra
     return jnp.where(deaths > 0, observed - fitted[:, 0], 0.0)
 
 
+@jax.jit
 def e0_sensitivity(params: dict[str, Array], offset: Array) -> Array:
     """d e0 / d k_p1 (draw,) in years per unit of the first product index: the two-sex mean e0 of the last
     fitted year's rates plus `offset` (draw, sex, age 0..FIT_MAX_AGE), differentiated forward (`jax.jvp`).

@@ -25,6 +25,7 @@ across those fits (3.9 with data to 2023), before the floor on losses.
 
 import json
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -155,6 +156,7 @@ def _natural(theta: np.ndarray) -> tuple[float, float, float]:
     return float(np.exp(theta[0])), float(np.exp(theta[1])), float(1 / (1 + np.exp(-theta[2])))
 
 
+@partial(jax.jit, static_argnames=("window", "horizon"))
 def drift_departures(
     variation: DriftVariation, window: int, horizon: int, keys: Array, trend_gain: Array | None = None
 ) -> Array:

@@ -101,16 +101,31 @@ def test_departure_paths_have_the_drift_part_of_the_variance_and_respect_the_flo
     np.testing.assert_allclose(steps[unclipped], np.diff(paths, axis=1, prepend=0.0)[unclipped])
 
 
+AGES = np.arange(101)
+SENSITIVITY_PARAMS = {
+    "a_p": np.stack([-9.0 + 0.085 * AGES, -9.2 + 0.087 * AGES]),
+    "b_p": np.stack([np.stack([np.ones(101), np.linspace(-1, 1, 101)])] * 2),
+    "k_p": np.array([[[0.5, 0.1], [0.0, 0.2]], [[0.3, -0.4], [0.1, 0.0]]]),
+    "a_r": np.zeros((2, 101)) + 0.2,
+    "b_r": np.ones((2, 1, 101)),
+    "k_r": np.array([[[0.0, 0.1]], [[0.0, -0.1]]]),
+}
+"""Natural parameters of two draws of a coherent model with two product components."""
+
+
+def test_a_chunk_of_paths_after_the_first_compiles_nothing():
+    """Each chunk of a run samples its departures and sensitivities outside any jit: compiled once per
+    shape, not once per call (an eager scan over a fresh closure recompiled, and kept, every chunk)."""
+    sizes = []
+    for seed in range(3):  # three chunks of the same shape
+        drift_departures(TRUTH, 25, 12, path_keys(jax.random.PRNGKey(seed), 8))
+        e0_sensitivity(SENSITIVITY_PARAMS, np.full((2, 2, 101), 0.01 * seed))
+        sizes.append((drift_departures._cache_size(), e0_sensitivity._cache_size()))
+    assert sizes[0] == sizes[1] == sizes[2]
+
+
 def test_e0_sensitivity_matches_a_finite_difference():
-    ages = np.arange(101)
-    params = {
-        "a_p": np.stack([-9.0 + 0.085 * ages, -9.2 + 0.087 * ages]),
-        "b_p": np.stack([np.stack([np.ones(101), np.linspace(-1, 1, 101)])] * 2),
-        "k_p": np.array([[[0.5, 0.1], [0.0, 0.2]], [[0.3, -0.4], [0.1, 0.0]]]),
-        "a_r": np.zeros((2, 101)) + 0.2,
-        "b_r": np.ones((2, 1, 101)),
-        "k_r": np.array([[[0.0, 0.1]], [[0.0, -0.1]]]),
-    }
+    params = SENSITIVITY_PARAMS
     offset = np.zeros((2, 2, 101))
     with jax.enable_x64(True):
         sensitivity = np.asarray(e0_sensitivity({k: jax.numpy.asarray(v) for k, v in params.items()}, offset))
