@@ -498,7 +498,7 @@ def fit_internal(
     data: InternalData, horizon: int, settings: FitSettings | None = None, pair_effects: bool = True
 ) -> az.InferenceData:
     """Fit `internal_model` (NUTS, float64) to `data`; the posterior runs over the fitted years and
-        `horizon` forecast years (year coordinate), with log_schedule (sex, age), l and w (region), u, v,
+    `horizon` forecast years (year coordinate), with log_schedule (sex, age), l and w (region), u, v,
     log_out and log_attraction (year, region), kappa (feature) where `data` has a proximity, gamma with
     `pair_effects` False (the linear destinations of the module docstring, for many regions; fitted by
     SVI, `linear_settings`). constant_data holds aged (year: the fitted years, region, sex, age), share

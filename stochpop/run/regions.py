@@ -211,12 +211,10 @@ def regional_model(spec: Spec, files: dict[str, Path]) -> RegionalModel:
     missing = [str(f) for f in files.values() if not f.is_file()]
     if missing:
         raise SpecError(f"no saved regional posteriors {missing} (run `stochpop fit` first)")
-    for file in files.values():
-        load_posterior(file)  # fail here, not on a worker, if one is damaged
+    loaded = {part: load_posterior(file) for part, file in files.items()}  # fail here, not on a worker
     split = None
     if not _counties(spec):
-        counties = load_posterior(files["international"])["posterior"]["region"].values
-        split = _split(spec, d, counties)
+        split = _split(spec, d, loaded["international"]["posterior"]["region"].values)
     return RegionalModel(
         regions=tuple(str(r) for r in population["region"].values),
         jump_off=jump_off,
