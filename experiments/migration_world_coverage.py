@@ -3,6 +3,7 @@
 jump-off only.
 
     python experiments/migration_world_coverage.py [--first 1976] [--last 2022] [--spacing 2] [--horizon 10]
+        [--scale mixture|rms] [--bounds]
 
 For every jump-off T (first..last, every `spacing` years) the priors are learnt from the record up to T - 1
 (`shocks.learn_level_shift_prior`), and every country's model is fitted to the 25 years before T by maximum
@@ -27,6 +28,7 @@ import xarray as xr
 from jax.scipy.optimize import minimize
 
 from stochpop.components.migration.shocks import (
+    DECADE_ENDS,
     future_level_scale,
     learn_level_shift_prior,
     record_rates,
@@ -52,6 +54,11 @@ def arguments() -> argparse.Namespace:
         choices=("mixture", "rms"),
         default="mixture",
         help="each path's level scale drawn from the learnt law (the model's) or that law's root mean square",
+    )
+    parser.add_argument(
+        "--bounds",
+        action="store_true",
+        help="bend each path's level into the record's 10-year mean extremes (NetMigrationModel bounds)",
     )
     return parser.parse_args()
 
@@ -130,16 +137,20 @@ def pseudo_forecast(record: xr.DataArray, jump_off: int) -> pd.DataFrame:
             "median": prior.level_scale_median,
             "carryover": prior.scale_carryover,
             "change_sd": prior.scale_change_sd,
+            "bounds": [[getattr(prior, f"decade_{end}") for end in DECADE_ENDS]] * len(countries),
             "state_mean": list(mean),
             "state_cov": list(cov),
         }
     )
 
 
-def simulate(fits: pd.DataFrame, factor: float, horizon: int, scale_law: str, seed: int = 0) -> np.ndarray:
+def simulate(
+    fits: pd.DataFrame, factor: float, horizon: int, scale_law: str, bounded: bool, seed: int = 0
+) -> np.ndarray:
     """Rates (case, horizon, PATHS) of the fitted pseudo-forecasts with the level scale times `factor`
     (the same random numbers for every factor); `scale_law` "mixture": each path's level scale drawn from
-    `shocks.future_level_scale`, "rms": every path's the root mean square of that law."""
+    `shocks.future_level_scale`, "rms": every path's the root mean square of that law; `bounded`: the
+    level bent into the bounds of the record before the jump-off (`processes.soft_bounds`)."""
     rng = np.random.default_rng(seed)
     n = len(fits)
     w, v = np.linalg.eigh(np.stack(fits["state_cov"]))
@@ -157,10 +168,11 @@ def simulate(fits: pd.DataFrame, factor: float, horizon: int, scale_law: str, se
         future = future_level_scale(*law, z)
     scale = factor * future
     shocks = rng.standard_normal((horizon, 2, n, PATHS))  # per year: the level's, then the deviation's
+    bounds = np.stack(fits["bounds"]).T[:, :, None] if bounded else None  # (4, case, 1)
     with jax.enable_x64(True):
         rates = level_shift_paths(
             state[:, 0], state[:, 1], col["m"], col["rho"], scale, col["phi"], col["sigma"],
-            shocks[:, 0], shocks[:, 1],
+            shocks[:, 0], shocks[:, 1], bounds,
         )  # fmt: skip
     return np.moveaxis(np.asarray(rates), 0, 1)
 
@@ -172,11 +184,12 @@ def held(
     level: float,
     cumulative: bool = False,
     scale_law: str = "mixture",
+    bounded: bool = False,
 ) -> np.ndarray:
     """(case, horizon) 1 where the outcome (case, horizon) lies in the central `level` interval, 0 outside,
     NaN unknown; with `cumulative`, the outcomes are mean rates over the first h years, and so are the
     paths'."""
-    paths = simulate(fits, factor, outcomes.shape[1], scale_law)
+    paths = simulate(fits, factor, outcomes.shape[1], scale_law, bounded)
     if cumulative:
         paths = np.cumsum(paths, axis=1) / np.arange(1, paths.shape[1] + 1)[:, None]
     lower, upper = np.quantile(paths, [(1 - level) / 2, (1 + level) / 2], axis=-1)
@@ -204,14 +217,14 @@ def main() -> None:
         f"{len(fits)} pseudo-forecasts, {known.sum()} outcomes, {fits['country'].nunique()} countries, "
         f"jump-offs {args.first}-{args.last}; factor k = 1"
     )
-    law = args.scale
-    h80, h95 = held(fits, outcomes, 1.0, 0.8, scale_law=law), held(fits, outcomes, 1.0, 0.95, scale_law=law)
+    law = {"scale_law": args.scale, "bounded": args.bounds}
+    h80, h95 = held(fits, outcomes, 1.0, 0.8, **law), held(fits, outcomes, 1.0, 0.95, **law)
     table = pd.DataFrame(
         {"80%": np.nanmean(h80, 0), "95%": np.nanmean(h95, 0)}, index=np.arange(1, horizon + 1)
     )
     print(table.T.round(3).to_string())
     print(f"pooled 80% {np.nanmean(h80):.3f}  95% {np.nanmean(h95):.3f}")
-    paths = simulate(fits, 1.0, horizon, law)
+    paths = simulate(fits, 1.0, horizon, args.scale, args.bounds)
     lo, hi = np.quantile(paths[:, -1], [0.01, 0.99], axis=-1)
     last = outcomes[:, -1]
     outside = np.where(np.isfinite(last), (last < lo) | (last > hi), np.nan)
@@ -220,7 +233,7 @@ def main() -> None:
         f"90th percentile {np.quantile(hi - lo, 0.9):.1f}); outcomes outside it {np.nanmean(outside):.3f}"
     )
     means = np.cumsum(outcomes, axis=1) / np.arange(1, horizon + 1)
-    c80, c95 = (held(fits, means, 1.0, level, cumulative=True, scale_law=law) for level in (0.8, 0.95))
+    c80, c95 = (held(fits, means, 1.0, level, cumulative=True, **law) for level in (0.8, 0.95))
     every = np.arange(4, horizon, 5)
     cumulative = pd.DataFrame(
         {"80%": np.nanmean(c80, 0), "95%": np.nanmean(c95, 0)}, index=np.arange(1, horizon + 1)
@@ -244,14 +257,14 @@ def main() -> None:
         low, high = np.log(0.5), np.log(4.0)
         for _ in range(10):
             middle = 0.5 * (low + high)
-            if np.nanmean(held(fits[rows], seen[rows], float(np.exp(middle)), 0.8, scale_law=law)) < 0.8:
+            if np.nanmean(held(fits[rows], seen[rows], float(np.exp(middle)), 0.8, **law)) < 0.8:
                 low = middle
             else:
                 high = middle
         k = float(np.exp(0.5 * (low + high)))
         print(
             f"  L = {last}: {np.isfinite(seen).sum()} outcomes, 80% held at k = 1: "
-            f"{np.nanmean(held(fits[rows], seen[rows], 1.0, 0.8, scale_law=law)):.3f}, k = {k:.2f}"
+            f"{np.nanmean(held(fits[rows], seen[rows], 1.0, 0.8, **law)):.3f}, k = {k:.2f}"
         )
 
 

@@ -137,16 +137,46 @@ def level_shift_paths(
     scale: Array,
     level_shocks: Array,
     shocks: Array,
+    bounds: Array | None = None,
 ) -> Array:
     """Totals x_t = L_t + d_t (n_steps, ...) of a damped level with AR(1) deviations, run on from the level
     `level` and deviation `deviation` of the step before the first:
 
         L_t = loc + damping (L_{t-1} - loc) + level_scale u_t,  d_t = persistence d_{t-1} + scale e_t
 
-    over standard shocks u (`level_shocks`) and e (`shocks`), (n_steps, ...) each.
+    over standard shocks u (`level_shocks`) and e (`shocks`), (n_steps, ...) each. With `bounds` (4,)
+    the level runs so on a latent scale, from and towards the latent values of `level` and `loc`
+    (`soft_bounds_inverse`), and is bent into the bounds (`soft_bounds`).
     """
-    levels = ar1_recursion(level, loc, damping, level_scale, level_shocks)
+    if bounds is None:
+        levels = ar1_recursion(level, loc, damping, level_scale, level_shocks)
+    else:
+        start, centre = (soft_bounds_inverse(v, bounds) for v in (level, loc))
+        levels = soft_bounds(ar1_recursion(start, centre, damping, level_scale, level_shocks), bounds)
     return levels + ar1_recursion(deviation, jnp.zeros_like(deviation), persistence, scale, shocks)
+
+
+ALMOST_ONE = 1.0 - 1e-6
+"""How near an outer bound `soft_bounds_inverse` takes values at or beyond it (float32 tells it from 1)."""
+
+
+def soft_bounds(x: Array, bounds: Array) -> Array:
+    """x bent into the open interval (lowest, highest), `bounds` = (lowest, low, high, highest): unchanged
+    in [low, high]; above high, high + (highest - high) tanh((x - high) / (highest - high)), and below low
+    its mirror image, so slope 1 at the inner bounds and the outer ones approached, never passed."""
+    lowest, low, high, highest = (bounds[i] for i in range(4))
+    above = high + (highest - high) * jnp.tanh((x - high) / (highest - high))
+    below = low - (low - lowest) * jnp.tanh((low - x) / (low - lowest))
+    return jnp.where(x > high, above, jnp.where(x < low, below, x))
+
+
+def soft_bounds_inverse(y: Array, bounds: Array) -> Array:
+    """The x that `soft_bounds` bends to y; y at or beyond an outer bound is taken `ALMOST_ONE` of the way
+    from the inner one to it."""
+    lowest, low, high, highest = (bounds[i] for i in range(4))
+    above = high + (highest - high) * jnp.arctanh(jnp.clip((y - high) / (highest - high), 0.0, ALMOST_ONE))
+    below = low - (low - lowest) * jnp.arctanh(jnp.clip((low - y) / (low - lowest), 0.0, ALMOST_ONE))
+    return jnp.where(y > high, above, jnp.where(y < low, below, y))
 
 
 @jax.jit

@@ -60,7 +60,12 @@ def build_components(spec: Spec, data: CountryData) -> dict[str, Component]:
     if spec.projection.migration == "net":
         last = _last_fit_year(data.net_migration["year"].values, jump_off, "net migration")
         migration = NetMigrationModel(
-            first_year=first, last_year=last, level=spec.migration.level, total=spec.migration.total
+            first_year=first,
+            last_year=last,
+            level=spec.migration.level,
+            total=spec.migration.total,
+            bounds=spec.migration.bounds,
+            future_scale=spec.migration.future_scale,
         )
     else:
         if data.immigration is None or data.emigration is None:

@@ -51,6 +51,8 @@
     level = "stationary"     # net total: "stationary" AR(1), or "shifting" (a damped level that shifts and
                              # stays plus AR(1) deviations, priors learnt from WPP's long record)
     total = "count"          # net total in persons a year, or "rate": a rate of each path's population
+    bounds = "none"          # "record": a shifting level bent into the extremes of WPP's 10-year means
+    future_scale = "drawn"   # a shifting level's forecast scale: "drawn" per path from its law, or "rms"
 
     [outputs]
     quantiles = [0.025, 0.1, 0.5, 0.9, 0.975]
@@ -176,11 +178,15 @@ class MigrationSpec:
     """[migration]: first fitted year; the net total's level: "stationary" (an AR(1)) or "shifting" (a
     damped level that shifts and stays plus AR(1) deviations, priors learnt from WPP's cross-country
     record up to the last fitted year; `NetMigrationModel`); the net total as a count ("count", persons a
-    year) or a rate of each path's population ("rate")."""
+    year) or a rate of each path's population ("rate"); the shifting level's bounds: "none", or "record"
+    (bent into the extremes of the record's 10-year mean rates, `shocks.decade_bounds`); its forecast
+    scale: "drawn" per path from its law, or "rms", the law's root mean square."""
 
     first_year: int = 1990
     level: str = "stationary"
     total: str = "count"
+    bounds: str = "none"
+    future_scale: str = "drawn"
 
 
 @dataclass(frozen=True)
@@ -302,6 +308,8 @@ CHOICES = {
     ("fertility", "dynamics"): ("annual", "world"),
     ("migration", "level"): ("stationary", "shifting"),
     ("migration", "total"): ("count", "rate"),
+    ("migration", "bounds"): ("none", "record"),
+    ("migration", "future_scale"): ("drawn", "rms"),
     ("regions", "division"): ("none", "county", "ba", "table"),
     ("regions", "internal"): ("M", "K", "0"),
 }
@@ -397,6 +405,13 @@ def _check_combinations(spec: Spec) -> None:
             f"{spec.file}: migration.total: 'rate' is a rate of net migration and needs projection.migration "
             f"'net', not {spec.projection.migration!r}"
         )
+    for option, default in (("bounds", "none"), ("future_scale", "drawn")):
+        value = getattr(spec.migration, option)
+        if value != default and spec.migration.level != "shifting":
+            raise SpecError(
+                f"{spec.file}: migration.{option}: {value!r} is of a shifting level and needs "
+                f"migration.level 'shifting', not {spec.migration.level!r}"
+            )
     where = f"{spec.file}: outputs"
     variants = spec.outputs.variants
     if len(variants) != 3 or not variants[0] < variants[1] < variants[2]:

@@ -44,7 +44,12 @@ from stochpop.components.migration.paths import (
     pad_ages,
 )
 from stochpop.components.migration.schedules import spline_values
-from stochpop.components.migration.shocks import future_level_scale, learn_level_shift_prior, record_rates
+from stochpop.components.migration.shocks import (
+    DECADE_ENDS,
+    future_level_scale,
+    learn_level_shift_prior,
+    record_rates,
+)
 from stochpop.components.randomness import Paths, path_keys, path_shocks, posterior_draws
 from stochpop.components.settings import DEFAULT_FIT_SETTINGS, FitSettings
 from stochpop.conventions import SEXES
@@ -69,6 +74,13 @@ class NetMigrationModel:
     fit) by that population over the year's, the models run unchanged on those totals, and a path's year
     takes its total times its own 1 January population over the reference one, so a long net outflow
     shrinks with the population it leaves instead of emptying it.
+    bounds: "none", or "record" (level "shifting" only): the forecast's level is bent into the extremes of
+    the long record's 10-year mean rates, unchanged between their 1% and 99% quantiles
+    (`shocks.decade_bounds`, `processes.soft_bounds`); per 1000 of each path's population with total
+    "rate", of the reference population with "count".
+    future_scale: the forecast level scale of each path (level "shifting"): "drawn" from its law
+    (`shocks.future_level_scale`), or "rms", that law's root mean square for every path (the same mean
+    variance of level shocks without the mixture over scales: wider central intervals, thinner tails).
     `forecast` runs the total's process on from the last fitted year and spreads each path by its draw's
     schedule: parameter uncertainty (posterior draws) plus process uncertainty (shocks); a shifting level's
     future scale regresses from the fitted one towards the record's (`shocks.future_level_scale`). The cells'
@@ -81,6 +93,8 @@ class NetMigrationModel:
     level: str = "stationary"
     long_record: str | None = None
     total: str = "count"
+    bounds: str = "none"
+    future_scale: str = "drawn"
     name: str = "migration"
 
     def __post_init__(self) -> None:
@@ -88,6 +102,15 @@ class NetMigrationModel:
             raise ValueError(f"level must be 'stationary' or 'shifting', not {self.level!r}")
         if self.total not in ("count", "rate"):
             raise ValueError(f"total must be 'count' or 'rate', not {self.total!r}")
+        if self.bounds not in ("none", "record"):
+            raise ValueError(f"bounds must be 'none' or 'record', not {self.bounds!r}")
+        if self.future_scale not in ("drawn", "rms"):
+            raise ValueError(f"future_scale must be 'drawn' or 'rms', not {self.future_scale!r}")
+        for option, default in (("bounds", "none"), ("future_scale", "drawn")):
+            if getattr(self, option) != default and self.level != "shifting":
+                raise ValueError(
+                    f"{option} {getattr(self, option)!r} is of a shifting level: it needs level 'shifting'"
+                )
 
     @property
     def scalars(self) -> tuple[str, ...]:
@@ -186,10 +209,11 @@ class NetMigrationModel:
         """Paths after the fit period (path i depends on fold_in(key, i) alone,
         `stochpop.components.randomness.path_keys`): the total's process runs on from the last fitted year
         (a shifting level from its draw's last level and deviation, its level scale the draw's carried into
-        the future by `shocks.future_level_scale`, normal z from stream 3).
+        the future by `shocks.future_level_scale`, normal z from stream 3, or its root mean square).
         fixed: schedule (draw, sex, age 0..119) of each path's posterior draw, summing to one (zero above the
         fitted ages), and the fit's reference `population` (persons); series: total_net (draw, year) persons
-        (with total "rate": persons at the reference population, `values`)."""
+        (with total "rate": persons at the reference population, `values`); with bounds "record" the
+        level bent into the record's (`shocks.decade_bounds`) times the fit's unit."""
         index = forecast_steps(years, int(constant_values(idata, "last_year")))
         keys = path_keys(key, paths)
         shifting = self.level == "shifting"
@@ -199,14 +223,25 @@ class NetMigrationModel:
         if shifting:
             level = p["level"][:, -1]
             damping = np.full_like(level, constant_values(idata, "prior_damping"))
+            change_sd = float(constant_values(idata, "prior_scale_change_sd"))
+            z = np.asarray(path_shocks(keys, 3, ()))
             level_scale = future_level_scale(
                 p["level_scale"],
                 float(constant_values(idata, "unit") * constant_values(idata, "prior_level_scale_median")),
                 float(constant_values(idata, "prior_scale_carryover")),
-                float(constant_values(idata, "prior_scale_change_sd")),
-                np.asarray(path_shocks(keys, 3, ())),
+                change_sd,
+                z if self.future_scale == "drawn" else np.zeros_like(z),
             )
-            total = 1000.0 * level_shift_total_paths(keys, level, last - level, damping, level_scale, *args)
+            if self.future_scale == "rms":  # exp(c + s z)'s root mean square over z: exp(c + s^2)
+                level_scale = level_scale * np.exp(change_sd**2)
+            bounds = None
+            if self.bounds == "record":
+                bounds = constant_values(idata, "unit") * np.array(
+                    [constant_values(idata, f"prior_decade_{end}") for end in DECADE_ENDS]
+                )
+            total = 1000.0 * level_shift_total_paths(
+                keys, level, last - level, damping, level_scale, *args, bounds=bounds
+            )
         else:
             total = 1000.0 * level_paths(keys, 1, last, *args)
         schedule = pad_ages(p["schedule"], idata["posterior"]["age"].values)

@@ -62,9 +62,11 @@ def level_shift_total_paths(
     scale: np.ndarray,
     df: np.ndarray | None,
     index: np.ndarray,
+    bounds: np.ndarray | None = None,
 ) -> np.ndarray:
     """Totals (path, len(index)) float32 of a damped level plus AR(1) deviations (`level_shift_paths`) at
-    steps `index` after the last fitted year's `level` and `deviation`, parameters (path,) each.
+    steps `index` after the last fitted year's `level` and `deviation`, parameters (path,) each; the
+    level bent into `bounds` (4,) if given (`processes.soft_bounds`).
 
     Deviation shocks: Student-t with `df` (path,) or normal if None, stream 1 of each path's key (as
     `level_paths`); level shocks: normal, stream 2.
@@ -76,7 +78,8 @@ def level_shift_total_paths(
         np.asarray(a, dtype=np.float32)
         for a in (level, deviation, loc, damping, level_scale, persistence, scale)
     )
-    return np.asarray(_level_shift_paths(*args, level_shocks.T, shocks.T))[index].T
+    limits = None if bounds is None else np.asarray(bounds, dtype=np.float32)
+    return np.asarray(_level_shift_paths(*args, level_shocks.T, shocks.T, limits))[index].T
 
 
 def pad_ages(values: np.ndarray, ages: np.ndarray, fill: float = 0.0) -> np.ndarray:

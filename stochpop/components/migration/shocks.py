@@ -41,6 +41,14 @@ same split does not support moving the long-run mean away from the window: over 
 1975-2013, the 25-year window mean forecasts the rate 10 years ahead better (RMSE 8.7 per 1000, median
 absolute error 2.0) than the last 5 years (9.2, 2.3) or the cross-country median (9.1, 2.8).
 
+How far a level can go: over 1950-2023 the record's 10-year mean rates lie within -29 and +11 per 1000
+(1-99%: -15.3 and +8.5; 30-year means -16.1 to +7.1). A linear level close to a random walk cannot both
+spread as widely over decades as the record asks and stay inside that: its 5% of paths with the largest
+scales wander by 16 per 1000 and more by 2100. So the prior also carries the extremes and the 1% and 99%
+quantiles of the countries' 10-year mean rates up to the last year used (`decade_bounds`), and a forecast
+may bend its level into them (`processes.soft_bounds`: unchanged between the quantiles, approaching the
+extremes, never passing them).
+
 WPP's migration estimates are partly smoothed or interpolated (for many countries before the 2000s they
 are residuals spread evenly over 5-year periods, and recent years may be projections of the last
 registered ones): smoothing moves variance from the transient shocks (sigma, understated) to slow
@@ -68,6 +76,13 @@ WOMEN_15_49_SHARE = 0.235
 MAX_DAMPING = 0.98
 """Largest damping rho of the level (a half-life of 34 years, about a generation): a 74-year record cannot
 tell slower reversion from a random walk, and the level must stay stationary for the spread to level off."""
+DECADE = 10
+"""Years of the record's mean rates whose extremes and tail quantiles bound a level (`decade_bounds`)."""
+DECADE_TAIL = 0.01
+"""Tail probability of the quantiles of the 10-year mean rates where a bounded level starts to bend."""
+DECADE_ENDS = ("lowest", "low", "high", "highest")
+"""The bounds of a level in `LevelShiftPrior` (decade_lowest, ...), in the order `processes.soft_bounds`
+takes them."""
 PENALTY_SD = 2.0
 """Sd of the weak Normal(0, sd) penalty on log tau_c and log sigma_c (per 1000)."""
 
@@ -79,7 +94,8 @@ class LevelShiftPrior:
     log level_scale ~ Normal(log level_scale_median, level_scale_log_sd), the same for shock_scale;
     long_run_mean ~ Normal(long_run_mean, long_run_sd); damping rho and persistence phi point estimates;
     scale_carryover b and scale_change_sd s: how a fitted level scale carries into the forecast's
-    (`future_level_scale`).
+    (`future_level_scale`); decade_lowest, decade_low, decade_high, decade_highest: the bounds of a level
+    (`decade_bounds`).
     """
 
     damping: float
@@ -92,6 +108,10 @@ class LevelShiftPrior:
     long_run_sd: float
     scale_carryover: float
     scale_change_sd: float
+    decade_lowest: float
+    decade_low: float
+    decade_high: float
+    decade_highest: float
     countries: int
     first_year: int
     last_year: int
@@ -160,6 +180,7 @@ def learn_level_shift_prior(rates: xr.DataArray) -> LevelShiftPrior:
     carryover, intercept = np.polyfit(early, late, 1)
     change_sd = np.std(late - intercept - carryover * early, ddof=2)
     years = rates["year"].values
+    lowest, low, high, highest = decade_bounds(rates)
     return LevelShiftPrior(
         damping=unbiased_damping(float(rho), x.shape[1]),
         persistence=float(phi),
@@ -171,10 +192,24 @@ def learn_level_shift_prior(rates: xr.DataArray) -> LevelShiftPrior:
         long_run_sd=float(m.std(ddof=1)),
         scale_carryover=float(carryover),
         scale_change_sd=float(change_sd),
+        decade_lowest=lowest,
+        decade_low=low,
+        decade_high=high,
+        decade_highest=highest,
         countries=int(x.shape[0]),
         first_year=int(years[0]),
         last_year=int(years[-1]),
     )
+
+
+def decade_bounds(rates: xr.DataArray) -> tuple[float, float, float, float]:
+    """The least, the `DECADE_TAIL` and 1 - `DECADE_TAIL` quantiles and the greatest of the countries'
+    `DECADE`-year mean rates (every country's every run of consecutive years) of rates (country, year) per
+    1000: the bounds of a level (`processes.soft_bounds`)."""
+    means = rates.rolling(year=DECADE).mean().values
+    means = means[np.isfinite(means)]
+    low, high = np.quantile(means, [DECADE_TAIL, 1.0 - DECADE_TAIL])
+    return float(means.min()), float(low), float(high), float(means.max())
 
 
 def unbiased_damping(estimate: float, years: int) -> float:

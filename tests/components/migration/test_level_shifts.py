@@ -5,6 +5,7 @@ paths to 2100."""
 import shutil
 from pathlib import Path
 
+import arviz as az
 import jax
 import numpy as np
 import pandas as pd
@@ -12,8 +13,12 @@ import pytest
 import xarray as xr
 from scipy import stats
 
+from stochpop.components.migration import NetMigrationModel
 from stochpop.components.migration.paths import level_shift_total_paths
 from stochpop.components.migration.shocks import (
+    DECADE,
+    DECADE_ENDS,
+    DECADE_TAIL,
     MAX_DAMPING,
     LevelShiftPrior,
     future_level_scale,
@@ -21,7 +26,13 @@ from stochpop.components.migration.shocks import (
     record_rates,
     unbiased_damping,
 )
-from stochpop.components.processes import ar1_recursion, level_shift_log_likelihood, level_shift_paths
+from stochpop.components.processes import (
+    ar1_recursion,
+    level_shift_log_likelihood,
+    level_shift_paths,
+    soft_bounds,
+    soft_bounds_inverse,
+)
 from stochpop.components.randomness import path_keys
 
 WORLD_FILES = ("migration", "births", "deaths", "tfr", "UNlocations")
@@ -190,3 +201,159 @@ def test_paths_to_2100_stay_finite_and_stop_widening(prior: LevelShiftPrior) -> 
     width = np.diff(np.percentile(total, [2.5, 97.5], axis=0), axis=0)[0]
     assert width[-1] == pytest.approx(width[49], rel=0.1)
     assert np.abs(np.percentile(total[:, -1], [2.5, 97.5]) - prior.long_run_mean).max() < 25.0
+
+
+BOUNDS = np.array([-30.0, -15.0, 8.0, 11.0])
+"""Bounds of a level (per 1000) near the record's: extremes -30 and 11, inner quantiles -15 and 8."""
+
+
+def _bent(x: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """`soft_bounds` written out case by case."""
+    lowest, low, high, highest = bounds
+    out = np.array(x, dtype=float)
+    for i, v in np.ndenumerate(out):
+        if v > high:
+            out[i] = high + (highest - high) * np.tanh((v - high) / (highest - high))
+        elif v < low:
+            out[i] = low - (low - lowest) * np.tanh((low - v) / (low - lowest))
+    return out
+
+
+def test_soft_bounds_keep_the_inside_bend_beyond_and_invert() -> None:
+    """Against the case-by-case formula: unchanged inside the inner bounds, strictly inside the outer ones
+    for values up to 30 beyond them (at 1e6 out, where tanh rounds to 1, on them), slope 1 just past the
+    inner bounds, and the inverse returning every value short of saturation (up to 20)."""
+    x = np.concatenate([np.linspace(-60.0, 40.0, 2001), [-1e6, 1e6]])
+    with jax.enable_x64(True):
+        bent = np.asarray(soft_bounds(x, BOUNDS))
+        back = np.asarray(soft_bounds_inverse(bent[:-2], BOUNDS))  # tanh below 1 - 1e-6 up to x = 20
+        step = 1e-6
+        slopes = [
+            (np.asarray(soft_bounds(np.array([b + step]), BOUNDS)) - b)[0] / step for b in BOUNDS[1:3]
+        ] + [(b - np.asarray(soft_bounds(np.array([b - step]), BOUNDS)))[0] / step for b in BOUNDS[1:3]]
+    np.testing.assert_allclose(bent, _bent(x, BOUNDS), rtol=1e-12, atol=1e-12)
+    inside = (x >= BOUNDS[1]) & (x <= BOUNDS[2])
+    np.testing.assert_array_equal(bent[inside], x[inside])
+    assert np.all((bent[:-2] > BOUNDS[0]) & (bent[:-2] < BOUNDS[3]))
+    np.testing.assert_array_equal(bent[-2:], BOUNDS[[0, 3]])  # where tanh rounds to 1
+    np.testing.assert_allclose(slopes, 1.0, atol=1e-5)
+    kept = x[:-2] <= 20.0
+    np.testing.assert_allclose(back[kept], x[:-2][kept], rtol=1e-8, atol=1e-8)
+    assert np.isfinite(np.asarray(soft_bounds_inverse(np.array([-40.0, 20.0]), BOUNDS))).all()
+
+
+def test_bounded_level_is_the_bent_latent_recursion() -> None:
+    """With bounds, the totals equal a NumPy loop: the level's AR(1) run from the latent start and centre
+    (the inverse of the bends) and bent case by case, plus the deviations' AR(1); far-off bounds give the
+    unbounded paths; and a level with shocks of 20 per 1000 a year never passes the outer bounds."""
+    rng = np.random.default_rng(5)
+    steps, n = 40, 300
+    level, deviation, m, rho, phi, sigma = 6.0, 1.0, 2.0, 0.97, 0.5, 1.5
+    tau = rng.uniform(0.5, 3.0, n)
+    u, e = rng.standard_normal((steps, n)), rng.standard_normal((steps, n))
+    with jax.enable_x64(True):
+        bounded = np.asarray(level_shift_paths(level, deviation, m, rho, tau, phi, sigma, u, e, BOUNDS))
+        start, centre = (np.asarray(soft_bounds_inverse(np.array([v]), BOUNDS))[0] for v in (level, m))
+        free = np.asarray(level_shift_paths(level, deviation, m, rho, tau, phi, sigma, u, e))
+        far = np.asarray(level_shift_paths(level, deviation, m, rho, tau, phi, sigma, u, e, BOUNDS * 1e3))
+        wild = np.asarray(level_shift_paths(level, 0.0, m, rho, 20.0, phi, 0.0, u, e, BOUNDS))
+    latent, d = np.full(n, start), np.full(n, deviation)
+    expected = []
+    for t in range(steps):
+        latent = centre + rho * (latent - centre) + tau * u[t]
+        d = phi * d + sigma * e[t]
+        expected.append(_bent(latent, BOUNDS) + d)
+    np.testing.assert_allclose(bounded, np.asarray(expected), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(far, free, rtol=1e-10, atol=1e-10)
+    assert np.all((wild >= BOUNDS[0]) & (wild <= BOUNDS[3])) and wild.max() > BOUNDS[2]
+
+
+def test_decade_bounds_are_the_records_ten_year_means(prior: LevelShiftPrior, world: Path) -> None:
+    """The prior's bounds equal the extremes and tail quantiles of every country's 10-year rolling means
+    of the record computed with pandas; on the record to 1985 they are ordered and bracket zero."""
+    rates = record_rates(world, LAST_YEAR).transpose("country", "year").to_pandas()
+    means = rates.T.rolling(DECADE).mean().stack().dropna().to_numpy()
+    expected = [means.min(), *np.quantile(means, [DECADE_TAIL, 1 - DECADE_TAIL]), means.max()]
+    found = [prior.decade_lowest, prior.decade_low, prior.decade_high, prior.decade_highest]
+    np.testing.assert_allclose(found, expected, rtol=1e-12)
+    assert found == sorted(found) and found[1] < 0.0 < found[2]
+
+
+def _shifting_fit(level_scale: float, change_sd: float = 0.0) -> az.InferenceData:
+    """A hand-made shifting net migration fit (one chain of four equal draws) of a population of 5 million
+    (unit 5 thousand per 1 per 1000), fitted to 2023, level and total 20 thousand (4 per 1000), deviations
+    with a tiny scale, the level's `level_scale` per 1000 (carried into the future whole, spread by
+    `change_sd`) and `BOUNDS` as the record's."""
+    unit, ages = 5.0, np.arange(3)
+
+    def draws(value: float | np.ndarray, *dims: str) -> tuple:
+        return (("chain", "draw", *dims), np.broadcast_to(value, (1, 4, *np.shape(value))))
+
+    posterior = xr.Dataset(
+        {
+            "long_run_mean": draws(2.0 * unit),
+            "persistence": draws(0.5),
+            "shock_scale": draws(1e-6),
+            "shock_df": draws(10.0),
+            "level_scale": draws(level_scale * unit),
+            "schedule": draws(np.full((2, 3), 1 / 6), "sex", "age"),
+            "level": draws(np.full(3, 4.0 * unit), "year"),
+        },
+        coords={"age": ages, "year": [2021, 2022, 2023]},
+    )
+    prior = {
+        "damping": 0.97,
+        "level_scale_median": level_scale,
+        "scale_carryover": 1.0,
+        "scale_change_sd": change_sd,
+        **dict(zip([f"decade_{end}" for end in DECADE_ENDS], BOUNDS, strict=True)),
+    }
+    constant = {
+        "total": ("year", [20.0, 20.0, 20.0]),
+        "last_year": 2023,
+        "population": 5e6,
+        "unit": unit,
+        **{f"prior_{name}": value for name, value in prior.items()},
+    }
+    return az.InferenceData(
+        posterior=posterior, constant_data=xr.Dataset(constant, coords={"year": [2021, 2022, 2023]})
+    )
+
+
+def test_record_bounds_reach_the_forecast_totals() -> None:
+    """`NetMigrationModel(bounds="record")` bends the forecast's level into the fit's record bounds: with
+    a level scale of 3 per 1000 a year, 500 paths' totals to 2100 (per 1000: total / unit / 1000) stay
+    inside the outer bounds and pass the inner ones, where unbounded they leave the outer ones;
+    with start and long-run mean inside, each is its unbounded path bent case by case."""
+    fit = _shifting_fit(3.0)
+    years, key = np.arange(2024, 2101), jax.random.PRNGKey(4)
+
+    def per_thousand(bounds: str) -> np.ndarray:
+        model = NetMigrationModel(level="shifting", bounds=bounds)
+        return np.asarray(model.drivers(fit, years, 500, key).series["total_net"]) / 5.0 / 1000.0
+
+    bounded, free = per_thousand("record"), per_thousand("none")
+    assert np.all((bounded >= BOUNDS[0] - 1e-4) & (bounded <= BOUNDS[3] + 1e-4))  # float32 rounding
+    assert bounded.max() > BOUNDS[2] and bounded.min() < BOUNDS[1]
+    assert free.max() > BOUNDS[3] and free.min() < BOUNDS[0]
+    np.testing.assert_allclose(bounded, _bent(free, BOUNDS), atol=1e-3)  # start and centre inside
+    with pytest.raises(ValueError, match="needs level 'shifting'"):
+        NetMigrationModel(bounds="record")
+
+
+def test_rms_future_scale_is_the_laws_root_mean_square() -> None:
+    """future_scale "rms": every path's level scale is exp(log tau + s^2), so the first forecast year's
+    totals (level 4 per 1000, tiny deviations) have sd tau exp(s^2) (tau 1, s 0.5: 1.284; 20 000 paths,
+    within 3%) and normal tails (kurtosis 3 +- 0.2), where drawn scales give the same variance (within 5%)
+    and heavy tails (kurtosis above 4)."""
+    fit, key = _shifting_fit(1.0, change_sd=0.5), jax.random.PRNGKey(9)
+
+    def first_year(future_scale: str) -> np.ndarray:
+        model = NetMigrationModel(level="shifting", future_scale=future_scale)
+        return np.asarray(model.drivers(fit, [2024], 20_000, key).series["total_net"])[:, 0] / 5000.0
+
+    rms, drawn = first_year("rms"), first_year("drawn")
+    assert rms.std() == pytest.approx(np.exp(0.25), rel=0.03)
+    assert drawn.std() == pytest.approx(np.exp(0.25), rel=0.05)
+    assert stats.kurtosis(rms, fisher=False) == pytest.approx(3.0, abs=0.2)
+    assert stats.kurtosis(drawn, fisher=False) > 4.0
