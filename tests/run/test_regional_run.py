@@ -29,7 +29,7 @@ n = 12
 chunk_size = 6
 workers = 0
 [fit]
-chains = 1
+chains = 2
 warmup = 60
 samples = 60
 [mortality]
