@@ -611,13 +611,6 @@ def _continued(
     return values[:, years - available[0]]
 
 
-def _deviations(idata: az.InferenceData, regions: int) -> np.ndarray:
-    """The fit's `deviation_basis` (R, M) (each region's own where a posterior saved before it lacks
-    it)."""
-    constant = idata["constant_data"]
-    return constant["deviation_basis"].values if "deviation_basis" in constant else zero_sum_basis(regions)
-
-
 def internal_draws(idata: az.InferenceData, key: Array, paths: Paths, years: Sequence[int]) -> InternalDraws:
     """Each path's internal migration for `years` (`InternalDraws`): its own posterior draw (key
     fold_in(key, path), stream 0: `randomness.posterior_draws`); in years after the posterior's its own
@@ -669,7 +662,7 @@ def _path_migration(
             draws["d"],
             draws["phi_N"],
             draws["s_N"],
-            _deviations(idata, draws["d"].shape[1]),
+            idata["constant_data"]["deviation_basis"].values,
             (keys, 2),
             available,
             wanted,

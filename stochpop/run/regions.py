@@ -38,6 +38,7 @@ from stochpop.regions.division_inputs import (
     division_inputs,
     division_internal_data,
     region_counties,
+    region_shares,
     share_split,
 )
 from stochpop.regions.divisions import MUNICIPAL_FILE, Division, load_division, regional_population
@@ -147,9 +148,9 @@ def fit_regions(
     if _counties(spec):
         internal = county_internal_data(inputs, folder, _international(inputs, share))
     else:
-        split = _split(spec, d, share["region"].values)
+        weights = _county_weights(spec, d, share["region"].values)
         share = xr.DataArray(
-            share.transpose("year", "region").values @ split.T,
+            region_shares(share.transpose("year", "region").values, weights),
             dims=("year", "region"),
             coords={"year": years, "region": inputs.population["region"].values},
         )
@@ -168,8 +169,8 @@ def fit_regions(
     return report
 
 
-def _split(spec: Spec, d: Division, counties: np.ndarray) -> np.ndarray:
-    """`division_inputs.share_split` (R, C) of the division's regions, its counties checked against
+def _county_weights(spec: Spec, d: Division, counties: np.ndarray) -> xr.DataArray:
+    """`division_inputs.region_counties` of the division's regions, its counties checked against
     `counties` (C,), the international shares' regions."""
     weights = region_counties(d, regional_folder(spec))
     if not np.array_equal(weights["county"].values, np.asarray(counties).astype(str)):
@@ -177,7 +178,7 @@ def _split(spec: Spec, d: Division, counties: np.ndarray) -> np.ndarray:
             f"{spec.file}: regions.division: the international shares' counties {list(counties)} are not the "
             f"division's counties {list(weights['county'].values)}"
         )
-    return share_split(weights)
+    return weights
 
 
 def _international(inputs: CountyInputs, share: xr.DataArray) -> xr.DataArray:
@@ -214,7 +215,8 @@ def regional_model(spec: Spec, files: dict[str, Path]) -> RegionalModel:
     loaded = {part: load_posterior(file) for part, file in files.items()}  # fail here, not on a worker
     split = None
     if not _counties(spec):
-        split = _split(spec, d, loaded["international"]["posterior"]["region"].values)
+        weights = _county_weights(spec, d, loaded["international"]["posterior"]["region"].values)
+        split = share_split(weights)
     return RegionalModel(
         regions=tuple(str(r) for r in population["region"].values),
         jump_off=jump_off,
