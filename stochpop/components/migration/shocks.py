@@ -47,7 +47,8 @@ spread as widely over decades as the record asks and stay inside that: its 5% of
 scales wander by 16 per 1000 and more by 2100. So the prior also carries the extremes and the 1% and 99%
 quantiles of the countries' 10-year mean rates up to the last year used (`decade_bounds`), and a forecast
 may bend its level into them (`processes.soft_bounds`: unchanged between the quantiles, approaching the
-extremes, never passing them).
+extremes, never passing them). They bound how far a level goes, not how long it stays there: on Norway a
+few paths still hold it near the floor for decades (README, calibration).
 
 WPP's migration estimates are partly smoothed or interpolated (for many countries before the 2000s they
 are residuals spread evenly over 5-year periods, and recent years may be projections of the last
