@@ -68,6 +68,7 @@ from stochpop.regions.internal_model import (
     GrossObservations,
     InternalData,
     county_gross_observations,
+    gross_observations,
     internal_data,
     net_account,
 )
@@ -232,14 +233,7 @@ def gross_on_regions(
             if g != h and all(len(counts.get(pair, [])) == 1 for pair in wanted):
                 pairs = np.outer(region_group[:, g], region_group[:, h])
                 rows.append((sum(counts[pair][0] for pair in wanted), year, pairs, cells, False))
-    columns = list(zip(*rows, strict=True))
-    return GrossObservations(
-        np.asarray(columns[0], float),
-        np.asarray(columns[1]),
-        np.stack(columns[2]),
-        np.stack(columns[3]),
-        np.asarray(columns[4]),
-    )
+    return gross_observations(rows)
 
 
 def division_proximity(weights: xr.DataArray) -> np.ndarray:

@@ -744,7 +744,7 @@ def fitted_flows(idata: az.InferenceData, levels: Sequence[float] = LEVELS) -> x
     )
 
 
-def _observations(rows: list[tuple[float, int, np.ndarray, np.ndarray, bool]]) -> GrossObservations:
+def gross_observations(rows: list[tuple[float, int, np.ndarray, np.ndarray, bool]]) -> GrossObservations:
     """Rows (count, year index, pairs (R, R), cells (2, X), relative) -> `GrossObservations`."""
     moves, year, pairs, cells, relative = zip(*rows, strict=True)
     return GrossObservations(
@@ -755,7 +755,7 @@ def _observations(rows: list[tuple[float, int, np.ndarray, np.ndarray, bool]]) -
 def national_rows(
     counts: np.ndarray, year: int, cells: np.ndarray, regions: int, relative: bool = False
 ) -> list[tuple[float, int, np.ndarray, np.ndarray, bool]]:
-    """Rows of `_observations` for national moves between regions: counts (G,) of the sex-age cells
+    """Rows of `gross_observations` for national moves between regions: counts (G,) of the sex-age cells
     `cells` (G, 2, X) in year index `year`, over every origin-destination pair."""
     pairs = 1.0 - np.eye(regions)
     return [(float(c), year, pairs, cell, relative) for c, cell in zip(counts, cells, strict=True)]
@@ -810,7 +810,7 @@ def greenland_internal_data(
         international=(allocated["immigration"] - allocated["emigration"]).transpose(*dims).values,
         share=(totals / totals.sum("region")).mean("year").values,
         proximity=None,
-        gross=_observations(rows),
+        gross=gross_observations(rows),
         crude_rate=float(national.sel(year=known).sum() / aged.sel(year=known).sum()),
     )
 
@@ -848,7 +848,8 @@ def _pair(regions: int, origin: int, destination: int) -> np.ndarray:
 
 
 def _partial_rows(partial: xr.DataArray, regions: list[str], years: np.ndarray, cells: np.ndarray) -> list:
-    """Rows of `_observations` from the partial county matrix (year, origin, destination; old numbers)."""
+    """Rows of `gross_observations` from the partial county matrix (year, origin, destination; old
+    numbers)."""
     mapped = partial.assign_coords(
         {dim: [OLD_COUNTY_UNITS[c][1] for c in partial[dim].values] for dim in ("origin", "destination")}
     )
@@ -880,7 +881,7 @@ def _between(partial: xr.DataArray, year: int, old: list[str]) -> float | None:
 def _component_rows(
     domestic: xr.DataArray, partial: xr.DataArray, regions: list[str], years: np.ndarray, cells: np.ndarray
 ) -> list:
-    """Rows of `_observations` from county gross components (year, flow, county; old numbers): each 2024
+    """Rows of `gross_observations` from county gross components (year, flow, county; old numbers): each 2024
     county's out-moves, and its in-moves where the partial matrix does not hold its in-flows."""
     rows = []
     off_diagonal = 1.0 - np.eye(len(regions))
@@ -936,13 +937,13 @@ def county_gross_observations(
     )
     by_age = read_county_in_migration_by_age(folder / AGE_FILE).sel(county=NATION, drop=True)
     immigration = read_eurostat_flows(folder / IMMIGRATION_FILE).sel(flow="immigration", drop=True)
-    return _observations(rows + _age_rows(by_age, immigration.sum("sex"), len(codes), years, ages))
+    return gross_observations(rows + _age_rows(by_age, immigration.sum("sex"), len(codes), years, ages))
 
 
 def _telemark_rows(
     moves: xr.DataArray, code_of: dict[str, str], regions: list[str], years: np.ndarray, cells: np.ndarray
 ) -> list:
-    """Rows of `_observations` from Telemark's county moves (year, origin, destination; county names,
+    """Rows of `gross_observations` from Telemark's county moves (year, origin, destination; county names,
     `code_of` name -> 2024 code)."""
     unknown = sorted((set(moves["origin"].values) | set(moves["destination"].values)) - set(code_of))
     if unknown:

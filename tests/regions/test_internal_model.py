@@ -15,13 +15,13 @@ from stochpop.conventions import MIGRATION_MAX_AGE
 from stochpop.data.greenland import load_greenland
 from stochpop.regions.accounts import to_end_of_year
 from stochpop.regions.internal_model import (
-    GrossObservations,
     InternalData,
     age_groups,
     destination_matrix,
     fit_internal,
     fitted_flows,
     greenland_internal_data,
+    gross_observations,
     in_moves,
     internal_draws,
     national_rows,
@@ -135,10 +135,6 @@ def _simulated(seed: int = 7) -> tuple[InternalData, dict[str, np.ndarray], np.n
         for r in range(regions):
             pairs = off_diagonal * (np.arange(regions) == r)[:, None]
             rows.append((moves[r], t, pairs if flow == "out" else pairs.T, every_cell, False))
-    moves, year, pairs, cells, relative = zip(*rows, strict=True)
-    gross = GrossObservations(
-        np.asarray(moves, float), np.asarray(year), np.stack(pairs), np.stack(cells), np.asarray(relative)
-    )
     data = InternalData(
         years=np.arange(2001, 2001 + years),
         regions=np.asarray([f"r{i}" for i in range(regions)]),
@@ -148,7 +144,7 @@ def _simulated(seed: int = 7) -> tuple[InternalData, dict[str, np.ndarray], np.n
         international=international,
         share=share,
         proximity=None,
-        gross=gross,
+        gross=gross_observations(rows),
         crude_rate=float(crude_rate),
     )
     stock = aged.sum((0, 2, 3))

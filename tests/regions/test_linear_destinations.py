@@ -17,7 +17,6 @@ from stochpop.components.settings import FitSettings
 from stochpop.projection.kernel import Rates, project
 from stochpop.regions.division_inputs import share_split
 from stochpop.regions.internal_model import (
-    GrossObservations,
     InternalData,
     age_groups,
     destination_matrix,
@@ -25,6 +24,7 @@ from stochpop.regions.internal_model import (
     feature_effect,
     fit_internal,
     fitted_flows,
+    gross_observations,
     in_moves,
     internal_draws,
     internal_model,
@@ -112,7 +112,6 @@ def _simulated(seed: int = 5) -> tuple[InternalData, dict[str, np.ndarray], np.n
         for r in range(regions):
             pairs = (1.0 - np.eye(regions)) * (np.arange(regions) == r)[:, None]
             rows.append((moves[r], t, pairs, every_cell, False))
-    moves, year, pairs, cells, relative = zip(*rows, strict=True)
     data = InternalData(
         years=np.arange(2001, 2001 + years),
         regions=np.asarray([f"r{i:02d}" for i in range(regions)]),
@@ -122,9 +121,7 @@ def _simulated(seed: int = 5) -> tuple[InternalData, dict[str, np.ndarray], np.n
         international=international,
         share=share,
         proximity=proximity,
-        gross=GrossObservations(
-            np.asarray(moves, float), np.asarray(year), np.stack(pairs), np.stack(cells), np.asarray(relative)
-        ),
+        gross=gross_observations(rows),
         crude_rate=float(out.sum() / aged.sum()),
         groups=county,
     )
