@@ -12,7 +12,8 @@ national path by sex and age.
   births sum to the national path's births exactly. Births go by the mother's cell (`destination`: the
   share with an immigrant father becomes Norwegian-born to immigrant parents of her group).
 * Emigration: the group emigration component's probabilities (business-cycle level, group x duration,
-  sex, age) for immigrants and the Norwegian-born to immigrant parents.
+  sex, age) for immigrants and the Norwegian-born to immigrant parents, at most 1 - q (deaths first,
+  where the two would exceed 1).
 * Immigration: the year's total is the national net migration plus the emigrations of every cell at the
   component's probabilities (the rest's included), so gross immigration rises with the stocks that feed
   emigration; the group immigration component's shares give the immigrants of each country group, who
@@ -20,10 +21,11 @@ national path by sex and age.
 * The national net migration by sex and age minus the cells' gross flows above (the rest's emigration
   excluded) is the residual: where positive, it joins the rest (Norwegian-born returning, and the rest's
   emigrations netted out); where negative, it leaves every cell in proportion to what the cell has left
-  after deaths and emigrations, so a deep national outflow is never asked of the rest alone. The national
-  net by sex and age thus holds exactly (as long as the national path's own outflow fits in the
-  population, where the national kernel caps it too); the residual counts as immigrations where positive
-  and as emigrations where negative.
+  after deaths and emigrations (an emigration probability of that remainder, added to the cell's), so a
+  deep national outflow is never asked of the rest alone. The national net by sex and age thus holds
+  exactly (as long as the national path's own outflow fits in the population, where the national kernel
+  caps it too); the residual counts as immigrations where positive and as emigrations where negative.
+  The kernel gets gross rates only (immigration counts, emigration probabilities).
 """
 
 from typing import NamedTuple
@@ -33,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from stochpop.conventions import N_AGES
+from stochpop.demography.ageing import age_one_year
 from stochpop.demography.groups import GroupCells
 from stochpop.groups.immigration import KINDS
 from stochpop.projection.kernel import (
@@ -40,7 +43,7 @@ from stochpop.projection.kernel import (
     Rates,
     aged_with_births,
     births,
-    exit_probabilities,
+    death_probability,
     migration_mask,
 )
 
@@ -113,7 +116,13 @@ def grouped_rates(
 ) -> Rates:
     """The year's `Rates` by cell (n, C, ...) from the national rates of the paths (fertility (n, 35),
     mortality (n, 2, A), net_migration (n, 2, A)) and the 1 January population by cell (n, C, 2, A)
-    (module docstring)."""
+    (module docstring): gross immigration and emigration in every cell, no net migration.
+
+    Every cell dies at the national q, so nothing competes: the emigration probabilities are capped at
+    1 - q, the kernel's exits are never scaled, and what the cells have left after deaths and emigrations
+    sums to the national aged population times 1 - q minus the emigrations, with no pass over the cells
+    for it (the cost of the grouped year is in such full-state passes).
+    """
     if national.net_migration is None or national.immigration is not None or national.emigration is not None:
         raise ValueError("grouped paths need national net migration (projection.migration = 'net')")
     mortality = national.mortality[:, None]
@@ -124,38 +133,33 @@ def grouped_rates(
         births_total > 0, (step.fertility_factor * weight).sum(-1) / jnp.maximum(births_total, 1e-30), 1.0
     )
     fertility = base * (step.fertility_factor / mean_factor[:, None])[..., None]
+    _, newborns, aged = aged_with_births(
+        population, Rates(fertility, mortality, birth_destination=fixed.destination), config
+    )
 
-    probabilities = emigration_by_cell(step, fixed)
-    emigration = (
-        jnp.zeros(population.shape, population.dtype).at[..., : probabilities.shape[-1]].set(probabilities)
-    )
-    every_cell = Rates(
-        fertility=fertility, mortality=mortality, emigration=emigration, birth_destination=fixed.destination
-    )
-    _, _, aged = aged_with_births(population, every_cell, config)
+    dying = death_probability(national.mortality, config)  # (n, 2, A), every cell's
     mask = migration_mask(config, population.dtype)
-    _, leaving, _ = exit_probabilities(every_cell, config, mask)
-    assert leaving is not None  # every_cell has emigration
+    probabilities = emigration_by_cell(step, fixed)
+    padding = [(0, 0)] * 3 + [(0, population.shape[-1] - probabilities.shape[-1])]
+    component = jnp.minimum(jnp.pad(probabilities, padding), 1.0 - dying[:, None]) * mask
+    leaving = component.at[:, 0].set(0.0)  # the rest's emigration is in the national net
+    emigrations = (leaving * aged).sum(1)  # (n, 2, A)
     net = national.net_migration * mask
-    total = jnp.maximum(net.sum((-2, -1)) + (leaving * aged).sum((-3, -2, -1)), 0.0)  # (n,)
-    immigration = jnp.einsum(
-        "n,ng,gcsa->ncsa", total, step.immigrant_shares, fixed.arrivals, precision=jax.lax.Precision.HIGHEST
-    )
+    rest_emigrations = (component[:, 0] * aged[:, 0]).sum((-2, -1))
+    total = jnp.maximum(net.sum((-2, -1)) + emigrations.sum((-2, -1)) + rest_emigrations, 0.0)  # (n,)
+    by_group = total[:, None] * step.immigrant_shares  # (n, G) the year's immigrants of each group
+    highest = jax.lax.Precision.HIGHEST
+    immigration = jnp.einsum("ng,gcsa->ncsa", by_group, fixed.arrivals, precision=highest)
+    arrived = jnp.einsum("ng,gsa->nsa", by_group, fixed.arrivals.sum(1), precision=highest)
 
-    # The kernel's exits with the rest's emigration in its net migration: what each cell has left.
-    gross = every_cell._replace(emigration=emigration.at[:, 0].set(0.0))
-    dying, leaving, _ = exit_probabilities(gross, config, mask)
-    assert leaving is not None
-    residual = net - (immigration - leaving * aged).sum(1)  # (n, 2, A): the national net not yet given
-    remaining = aged * (1.0 - dying - leaving)
-    share = remaining / jnp.maximum(remaining.sum(1, keepdims=True), 1e-30)
-    inflow = jnp.zeros_like(population).at[:, 0].set(jnp.maximum(residual, 0.0))
+    residual = net - arrived + emigrations  # (n, 2, A): the national net not yet given
+    left = age_one_year(population.sum(1), newborns.sum(1), jnp) * (1.0 - dying) - emigrations
+    outflow = jnp.minimum(jnp.maximum(-residual, 0.0) / jnp.maximum(left, 1e-30), 1.0)  # of what is left
     return Rates(
         fertility=fertility,
         mortality=mortality,
-        net_migration=inflow + jnp.minimum(residual, 0.0)[:, None] * share,
-        immigration=immigration,
-        emigration=gross.emigration,
+        immigration=immigration.at[:, 0].add(jnp.maximum(residual, 0.0)),
+        emigration=leaving + outflow[:, None] * (1.0 - dying[:, None] - leaving),
         birth_destination=fixed.destination,
     )
 

@@ -13,7 +13,7 @@ from stochpop.demography.groups import GroupCells
 from stochpop.groups.emigration import emigration_probabilities
 from stochpop.groups.model import GroupModel
 from stochpop.groups.paths import GroupFixed, GroupStep, arrival_schedules, grouped_rates, kind_matrix
-from stochpop.groups.projection import adjusted_start
+from stochpop.groups.projection import adjusted_start, grouped_scan
 from stochpop.projection.kernel import KernelConfig, Rates, project
 
 CELLS = GroupCells(max_duration=4)
@@ -111,8 +111,9 @@ def test_each_kind_keeps_its_accounting_identity(projected):
 def test_first_year_rates_are_those_of_the_module_docstring(projected):
     """Year 1 against NumPy: fertility relative to the rest as the factors say, births summing to the
     national schedule's; immigration = national net + every cell's emigrations (the rest's at the
-    component's probabilities), shared by the groups' shares; the emigration probabilities the
-    component's."""
+    component's probabilities), shared by the groups' shares; emigration the component's probabilities
+    (capped at 1 - q) plus the negative residual's share of what each cell has left; the positive
+    residual joins the rest as immigration."""
     rates, start = projected["first"], projected["start"]
     national = projected["national"]
     factor = projected["step"].fertility_factor[0]
@@ -124,28 +125,62 @@ def test_first_year_rates_are_those_of_the_module_docstring(projected):
     )
 
     fixed, step = projected["fixed"], projected["step"]
-    p = np.asarray(
-        emigration_probabilities(
-            step.emigration_level[0], fixed.cell_log_odds, fixed.sex_log_odds, fixed.age_offset, xp=np
-        )
+    probabilities = np.zeros_like(start)
+    probabilities[..., :70] = emigration_probabilities(
+        step.emigration_level[0], fixed.cell_log_odds, fixed.sex_log_odds, fixed.age_offset, xp=np
     )
-    np.testing.assert_allclose(rates.emigration[:, 1:, :, :70], p[:, 1:], rtol=1e-12)
-    assert (rates.emigration[:, 0] == 0).all() and (rates.emigration[..., 70:] == 0).all()
-
+    q = 1.0 - np.exp(-national.mortality[0])[:, None]
+    migrating = AGES <= CONFIG.migration_max_age
+    p = np.minimum(probabilities, 1.0 - q) * migrating
     aged = np.zeros_like(start)  # the 1 January stock one year older, the year's births at age 0
     aged[..., 1:] = start[..., :-1]
     aged[..., -1] += start[..., -1]
-    q = 1.0 - np.exp(-national.mortality[0])[:, None]
     aged[..., 0] = projected["flows"].births[0]  # births of year 1 by the cell they are born into
-    exits = p / np.maximum(q[..., :70] + p, 1.0)  # competing exits scaled as the kernel does
-    emigrations = exits * aged[..., :70]
-    net = (national.net_migration[0][..., :70]).sum((-2, -1))
-    total = net + emigrations.sum((1, 2, 3))
+    emigrations = p * aged
+    net = national.net_migration[0] * migrating
+    total = net.sum((-2, -1)) + emigrations.sum((1, 2, 3))
     shares = step.immigrant_shares[0]
-    arrivals = rates.immigration.sum((-2, -1))
+    arrivals = np.zeros_like(start)
     for g in range(1, CELLS.groups + 1):
-        np.testing.assert_allclose(arrivals[:, CELLS.immigrant(g, 0)], total * shares[:, g - 1], rtol=1e-9)
-    assert arrivals.sum(1) == pytest.approx(total * shares.sum(-1), rel=1e-9)
+        arrivals[:, CELLS.immigrant(g, 0)] = (total * shares[:, g - 1])[:, None, None] * fixed.arrivals[
+            g - 1, CELLS.immigrant(g, 0)
+        ]
+    residual = net - arrivals.sum(1) + emigrations[:, 1:].sum(1)
+    expected_immigration = arrivals.copy()
+    expected_immigration[:, 0] += np.maximum(residual, 0.0)
+    np.testing.assert_allclose(rates.immigration, expected_immigration, rtol=1e-9, atol=1e-9)
+
+    left = (aged * (1.0 - q) - emigrations)[:, 1:].sum(1) + aged[:, 0] * (1.0 - q[:, 0])
+    outflow = np.maximum(-residual, 0.0) / np.maximum(left, 1e-30)
+    assert (outflow > 0).any() and (outflow < 1).all()  # the case has national outflows to share
+    expected_emigration = p.copy()
+    expected_emigration[:, 0] = 0.0
+    expected_emigration += outflow[:, None] * (1.0 - q - expected_emigration)
+    np.testing.assert_allclose(rates.emigration, expected_emigration, rtol=1e-9, atol=1e-15)
+    assert rates.net_migration is None
+
+
+def test_the_chunk_scan_in_blocks_is_the_kernel_by_cell(projected):
+    """`grouped_scan` (paths in blocks, the last filled up) keeps each cell's 1 January stock, births by
+    the mother's cell and flows of the plain kernel projection, in blocks of 2 as in one block of 3."""
+    fixed, step, start = projected["fixed"], projected["step"], projected["start"]
+    with jax.enable_x64(True):
+        args = jax.tree.map(jnp.asarray, (projected["national"], fixed, step, start))
+        kept = {size: grouped_scan(*args, CONFIG, block=size) for size in (2, PATHS)}
+    blocks, whole = (jax.tree.map(np.asarray, kept[size]) for size in (2, PATHS))
+    assert blocks.pop("sane") and whole.pop("sane")
+    stocks = np.concatenate([start[None], projected["grouped"]])
+    flows = projected["flows"]
+    expected = {
+        "group_population": stocks.sum((-2, -1)),
+        "group_population_70plus": stocks[..., 70:].sum((-2, -1)),
+        "group_births": flows.births_by_mother.sum(-1),
+        "group_immigrations": flows.immigrations.sum((-2, -1)),
+        "group_emigrations": flows.emigrations.sum((-2, -1)),
+    }
+    for name, values in expected.items():
+        np.testing.assert_allclose(blocks[name][: len(values)], values, rtol=1e-9, atol=1e-9, err_msg=name)
+        np.testing.assert_allclose(blocks[name], whole[name], rtol=1e-12, err_msg=name)
 
 
 def test_adjusted_start_sums_to_the_national_stock():
