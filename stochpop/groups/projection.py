@@ -110,7 +110,7 @@ def grouped_scan(
             "sane": jnp.isfinite(population).all() & (population >= 0).all(),
         }
 
-    def block(inputs: tuple[Any, dict[str, Array], Array]) -> dict[str, Array]:
+    def project_block(inputs: tuple[Any, dict[str, Array], Array]) -> dict[str, Array]:
         block_series, block_fixed, block_initial = inputs
         fixed = GroupFixed(**block_fixed, **shared)
 
@@ -119,7 +119,7 @@ def grouped_scan(
 
         return project(block_initial, block_series, rates, config, observe=observe, rates_see_population=True)
 
-    kept = jax.lax.map(block, (series, own, _path_blocks(initial, 0, size)))
+    kept = jax.lax.map(project_block, (series, own, _path_blocks(initial, 0, size)))
     sane = kept.pop("sane").all()
     joined = {
         name: jnp.moveaxis(v, 0, 1).reshape(v.shape[1], -1, *v.shape[3:])[:, :n] for name, v in kept.items()
