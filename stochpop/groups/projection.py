@@ -7,9 +7,9 @@ run (BEFINN's groups, issue #14).
 Each chunk projects its national paths (`PathProjection.simulated`) and takes their rates of every year,
 then the cells under them in a scan (blocks of `PATH_BLOCK` paths) that turns each year's national rates
 and the path's group inputs into rates by cell (`paths.grouped_rates`): every path's cells sum to its
-national population by sex and age. Each path's
-grouped jump-off stock is one of the model's draws (`GroupModel.start_draws`), adjusted by sex and age to
-the national jump-off stock (the rest takes the difference).
+national population by sex and age. Each path's grouped jump-off stock is one of the model's draws
+(`GroupModel.start_draws`), adjusted by sex and age to the national jump-off stock (the rest takes the
+difference).
 
 Stored per path, besides the national variables (`results.results_dataset`), by `paths.GROUP_KINDS`:
 * group_population (year, draw, group_kind): persons on 1 January; group_population_70plus: aged 70+;
