@@ -22,9 +22,10 @@ national path by sex and age.
   excluded) is the residual: where positive, it joins the rest (Norwegian-born returning, and the rest's
   emigrations netted out); where negative, it leaves every cell in proportion to what the cell has left
   after deaths and emigrations (an emigration probability of that remainder, added to the cell's), so a
-  deep national outflow is never asked of the rest alone. The national net by sex and age thus holds
-  exactly (as long as the national path's own outflow fits in the population, where the national kernel
-  caps it too); the residual counts as immigrations where positive and as emigrations where negative.
+  deep national outflow is never asked of the rest alone. Where it asks more than the cells hold, the
+  year's arrivals at that sex and age are cut by the difference (to none where the national kernel caps
+  its outflow at what the age holds). The national net by sex and age thus holds exactly; the residual
+  counts as immigrations where positive and as emigrations where negative.
   The kernel gets gross rates only (immigration counts, emigration probabilities).
 """
 
@@ -155,10 +156,14 @@ def grouped_rates(
     residual = net - arrived + emigrations  # (n, 2, A): the national net not yet given
     left = age_one_year(population.sum(1), newborns.sum(1), jnp) * (1.0 - dying) - emigrations
     outflow = jnp.minimum(jnp.maximum(-residual, 0.0) / jnp.maximum(left, 1e-30), 1.0)  # of what is left
+    shortfall = -residual - left  # > 0: the outflow asks more than the cells hold; the arrivals give it
+    kept = jnp.where(
+        arrived > shortfall, 1.0 - jnp.maximum(shortfall, 0.0) / jnp.maximum(arrived, 1e-30), 0.0
+    )
     return Rates(
         fertility=fertility,
         mortality=mortality,
-        immigration=immigration.at[:, 0].add(jnp.maximum(residual, 0.0)),
+        immigration=(immigration * kept[:, None]).at[:, 0].add(jnp.maximum(residual, 0.0)),
         emigration=leaving + outflow[:, None] * (1.0 - dying[:, None] - leaving),
         birth_destination=fixed.destination,
     )

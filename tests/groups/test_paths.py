@@ -210,16 +210,20 @@ def test_national_gross_rates_are_refused(projected):
         grouped_rates(gross, fixed, step, jnp.asarray(projected["start"]), CONFIG)
 
 
-def test_a_deep_national_outflow_leaves_every_cell_and_still_sums():
-    """A national net outflow of half the population at ages 20-39, more than the rest holds there once
-    the immigrants' arrivals are netted out: every cell gives its share, the cells still sum to the
-    national year and none goes negative."""
+@pytest.mark.parametrize("depth", [0.5, 0.98, 1.5])
+def test_a_deep_national_outflow_leaves_every_cell_and_still_sums(depth):
+    """A national net outflow of `depth` times the population at ages 20-39 (as much again flowing in at
+    40-59, so the year's immigrants still arrive), more than the rest holds there once the immigrants'
+    arrivals are netted out (at 0.98 more than the cells hold but for some of the year's arrivals, at 1.5
+    more than the age holds at all, where the national kernel caps it): every cell gives its share, the
+    cells still sum to the national year and none goes negative."""
     rng = np.random.default_rng(5)
     national, (fixed, step), start = national_inputs(rng), group_inputs(rng), start_population(rng)
     start[0, :, 20:40] *= 0.02  # a small rest at these ages: the immigrants hold most of them
     initial = np.broadcast_to(start, (PATHS, *start.shape))
     year = jax.tree.map(lambda a: a[0], national)
-    deep = -0.5 * initial.sum(1) * (AGES >= 20) * (AGES < 40)
+    deep = -depth * initial.sum(1) * (AGES >= 20) * (AGES < 40)
+    deep -= deep.sum(-1, keepdims=True) * ((AGES >= 40) & (AGES < 60)) / 20  # the year's total unchanged
 
     def one_year(net: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         national_year = year._replace(net_migration=net)
