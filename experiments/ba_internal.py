@@ -43,7 +43,7 @@ def main() -> None:
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
-        idata = fit_internal(data, 1, pair_effects=False)
+        idata = fit_internal(data, 1, pair_effects=False, age_profiles=False)
     print(f"BA fit: {time.perf_counter() - start:.0f} s")
     posterior = idata["posterior"]
     for name in ("gamma", "kappa", "mu", "sigma_net", "cv", "tau_d", "s_N", "phi_N"):

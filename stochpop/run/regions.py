@@ -155,7 +155,8 @@ def fit_regions(
             coords={"year": years, "region": inputs.population["region"].values},
         )
         internal = division_internal_data(inputs, folder, d, _international(inputs, share))
-    saved("internal", fit_internal(internal, 1, settings, pair_effects=_counties(spec)))
+    counties = _counties(spec)  # the pair model with age profiles; the linear destinations without
+    saved("internal", fit_internal(internal, 1, settings, pair_effects=counties, age_profiles=counties))
 
     if spec.regions.municipalities:
         municipal = _municipal_totals(folder, jump_off)

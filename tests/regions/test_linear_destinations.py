@@ -133,7 +133,7 @@ def simulated():
     data, truth, flows = _simulated()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
-        idata = fit_internal(data, horizon=2, settings=SMALL_FIT, pair_effects=False)
+        idata = fit_internal(data, horizon=2, settings=SMALL_FIT, pair_effects=False, age_profiles=False)
     return data, truth, flows, idata
 
 
@@ -145,7 +145,9 @@ def test_linear_destinations_have_no_parameter_per_pair(simulated) -> None:
     regions, counties, years = data.regions.size, len(COUNTY_SIZES), data.years.size + 2
     with jax.enable_x64(True):
         latent = initialize_model(
-            jax.random.PRNGKey(0), internal_model, model_kwargs=model_inputs(data, 2, pair_effects=False)
+            jax.random.PRNGKey(0),
+            internal_model,
+            model_kwargs=model_inputs(data, 2, pair_effects=False, age_profiles=False),
         ).param_info.z
     assert "pair" not in latent and "pair_effect" not in idata["posterior"]
     assert latent["N_fitted"].shape == (counties - 1, years - 2)
