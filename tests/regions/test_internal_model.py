@@ -251,12 +251,15 @@ def test_internal_draws_are_each_paths_own(simulated) -> None:
 def test_greenland_registered_flows_recovered_with_them_hidden(shared_data) -> None:
     """Greenland 2011-2020, the regional flows hidden (net from populations with allocated national
     events; gross information only the national out-moves by sex and age group): the posterior median's
-    gross out- and in-moves by region and year against the registered ones. Measured: mean absolute error
-    over region-years out 8.8%, in 9.0%; by region out 3-22%, in 4-22% (Qeqertalik both 22% low:
-    without counts by region the churn c is left to its prior, and Qeqertalik moves more, in and out, at
-    every age); the registered region-year totals inside the 80% intervals 0.80 (out) / 0.80 (in), the
-    95% intervals 0.80 / 0.84 (under-covered: Qeqertalik's and Sermersooq's misfit is systematic).
-    Bounds: 14% overall, 30% for every region, 95% coverage at least 0.65."""
+    gross out- and in-moves by region and year against the registered ones, with the regions' age profiles
+    of leaving (the model as Norway's counties take it). Measured: mean absolute error over region-years
+    out 10.8%, in 13.7%; by region out 3-22%, in 2-25% (Qeqertalik both 22% low: without counts by
+    region the churn c is left to its prior, and Qeqertalik moves more, in and out, at every age;
+    Avannaata 18% / 25% high); the registered region-year totals inside the 80% intervals 0.68 (out) /
+    0.50 (in), the 95% intervals 0.86 / 0.76. Without the age profiles (the net of all ages) it was out
+    8.8%, in 9.0%, 80% coverage 0.80 / 0.80, 95% 0.80 / 0.84: on Greenland, where only the national
+    out-moves by age are known, profiles that move the out-side alone recover the gross flows less well
+    (why was not traced). Bounds: 16% overall, 30% for every region, 95% coverage at least 0.65."""
     account = load_greenland(shared_data / "greenland")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
@@ -265,7 +268,7 @@ def test_greenland_registered_flows_recovered_with_them_hidden(shared_data) -> N
     for name, registered in (("out_moves", account.internal_out), ("in_moves", account.internal_in)):
         truth = to_end_of_year(registered).sum(["sex", "age"]).transpose("year", "region")
         error = abs(fitted[name].sel(quantile=0.5) / truth - 1)
-        assert float(error.mean()) < 0.14
+        assert float(error.mean()) < 0.16
         assert float(error.mean("year").max()) < 0.30
         low, high = fitted[name].sel(quantile=0.025), fitted[name].sel(quantile=0.975)
         assert float(((low <= truth) & (truth <= high)).mean()) >= 0.65
