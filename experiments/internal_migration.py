@@ -13,6 +13,9 @@ Prints, for each fit, its run time (wall and CPU) and diagnostics, then:
   flows between landsdeler (destination shares off the diagonal).
 
     python experiments/internal_migration.py [warmup samples]
+
+With the counties' age profiles of leaving the Norway fit did not converge at the default 300 + 300
+(R-hat 2.29, one chain stuck; `regions.internal_model`'s docstring); pass 500 500 as the shipped spec.
 """
 
 import sys
