@@ -108,7 +108,8 @@ Measured (experiments/internal_migration.py; 2 chains x 300 after 300 warmup, 2 
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import NamedTuple
+from types import ModuleType
+from typing import NamedTuple, TypeVar
 
 import arviz as az
 import jax
@@ -144,6 +145,7 @@ from stochpop.regions.levels import Observations, observed_factors
 from stochpop.regions.norway_counties import CountyInputs
 
 Array = jax.Array
+Values = TypeVar("Values", Array, np.ndarray)
 
 NET_DF = 5.0
 """Degrees of freedom of the net residual's Student-t errors (heavy tails for the allocation error)."""
@@ -461,7 +463,10 @@ def internal_model(
     scale = sigma_net * jnp.sqrt(aged @ bands + 1.0)
     numpyro.sample("net", dist.StudentT(NET_DF, modelled_net, scale).to_event(4), obs=net)
 
-    rates = jnp.exp(log_schedule).ravel() if profile is None else _leaving(log_schedule, profile)
+    if profile is None:
+        rates = jnp.exp(log_schedule).ravel()
+    else:
+        rates = leaving_rates(log_schedule, profile).reshape(regions, -1)
     from_set = jnp.exp(log_out[gross.set_year]) * jnp.sum(gross.set_aged * rates, -1)
     flows = (from_set[:, :, None] * destination[gross.set_year]).ravel()
     mean = jax.ops.segment_sum(flows[gross.entry], gross.entry_count, num_segments=gross.relative.shape[0])
@@ -488,11 +493,10 @@ def _age_profile(bands: np.ndarray, zero_sum: np.ndarray) -> Array | None:
     return h @ bands.T
 
 
-def _leaving(log_schedule: Array, profile: Array) -> Array:
-    """Each region's out-migration rates at out-level 0, o(s, x) exp(h_r(x)), flat (..., R, 2 X):
-    log_schedule (..., 2, X), profile (..., R, X)."""
-    rates = jnp.exp(log_schedule[..., None, :, :] + profile[..., :, None, :])
-    return rates.reshape(*rates.shape[:-2], -1)
+def leaving_rates(log_schedule: Values, profile: Values, xp: ModuleType = jnp) -> Values:
+    """Each region's out-migration rates at out-level 0, o(s, x) exp(h_r(x)) (..., R, 2, X): log_schedule
+    (..., 2, X), profile (..., R, X); `xp` jax.numpy or numpy."""
+    return xp.exp(log_schedule[..., None, :, :] + profile[..., :, None, :])
 
 
 def gross_design(aged: np.ndarray, gross: GrossObservations) -> GrossDesign:
@@ -784,11 +788,12 @@ def _leaving_rates(
     """Out-migration rates at out-level 0, o(s, x) exp(h_r(x)) (sample, R, 2, X), or (sample, 1, 2, X)
     where the fit has no age profiles, of posterior `draws` (log_schedule (sample, 2, X), h (sample, R,
     B)) at its `first` ages (default all), h over the fit's `bands` (age, band)."""
-    schedule = np.asarray(draws["log_schedule"])[:, None, :, :first]
+    schedule = np.asarray(draws["log_schedule"])[..., :first]
     if "h" not in draws or bands is None:
-        return np.exp(schedule)
-    profile = (np.asarray(draws["h"]) @ bands.values.T)[:, :, None, :first]
-    return np.exp(schedule + profile)
+        profile = np.zeros((schedule.shape[0], 1, schedule.shape[-1]))
+    else:
+        profile = (np.asarray(draws["h"]) @ bands.values.T)[..., :first]
+    return leaving_rates(schedule, profile, np)
 
 
 def fitted_flows(idata: az.InferenceData, levels: Sequence[float] = LEVELS) -> xr.Dataset:
