@@ -3,7 +3,7 @@
 
     .venv/bin/python experiments/ba_internal.py
 
-Prints the fit's wall time, gamma, kappa (same landsdel, same county) and other scales (10/50/90%), the
+Prints the fit's wall time, gamma, kappa (`DIVISION_FEATURES`) and other scales (10/50/90%), the
 county gross counts' median |error| at the posterior median, and the share of the moves between regions
 that stay in the region's majority county.
 """
@@ -16,7 +16,12 @@ import numpy as np
 
 from stochpop.components.fitting import FitWarning
 from stochpop.data.norway import MISSING_SHARED_DATA, load_country, shared_data_dir
-from stochpop.regions.division_inputs import division_inputs, division_internal_data, region_counties
+from stochpop.regions.division_inputs import (
+    DIVISION_FEATURES,
+    division_inputs,
+    division_internal_data,
+    region_counties,
+)
 from stochpop.regions.divisions import load_division
 from stochpop.regions.internal_model import InternalData, fit_internal, fitted_flows
 
@@ -46,9 +51,14 @@ def main() -> None:
         idata = fit_internal(data, 1, pair_effects=False, age_profiles=False)
     print(f"BA fit: {time.perf_counter() - start:.0f} s")
     posterior = idata["posterior"]
-    for name in ("gamma", "kappa", "mu", "sigma_net", "cv", "tau_d", "s_N", "phi_N"):
-        q = posterior[name].quantile([0.1, 0.5, 0.9], ("chain", "draw")).values
-        print(f"  {name}: {np.round(q, 3).tolist()}")
+    quantiles = {
+        name: np.round(posterior[name].quantile([0.1, 0.5, 0.9], ("chain", "draw")).values, 3)
+        for name in ("gamma", "kappa", "mu", "sigma_net", "cv", "tau_d", "s_N", "phi_N")
+    }
+    for feature, q in zip(DIVISION_FEATURES, quantiles.pop("kappa").T, strict=True):
+        print(f"  kappa, {feature}: {q.tolist()}")
+    for name, q in quantiles.items():
+        print(f"  {name}: {q.tolist()}")
     pairs = fitted_flows(idata)["pair_moves"].sel(quantile=0.5).values
     print(f"  gross counts' median |error| {gross_error(data, pairs):.3f}")
     majority = region_counties(division, folder)["majority"].values

@@ -5,6 +5,7 @@ PROVENANCE-1 section 3, PROVENANCE-2 sections 1-3), tidy CSV files with a header
 |---|---|---|
 | `read_regional_population` | csdata_pop_by_age_sex_b2024_*.csv.gz | persons on 1 January |
 | `read_locations` | csdata_locations_hierarchy_b2024.csv.gz | municipality -> county, georegion |
+| `read_municipality_names` | csdata_locations_names_b2024.csv.gz | municipality -> name |
 | `read_ba_regions` | baregioner_2024.xlsx (not DERIVED) | municipality -> BA region |
 | `read_nuts_events` | datacommons_eurostat_demo_r_gind3_norway_nuts.csv | births, deaths (year, nuts) |
 | `read_landsdel_moves` | ssb_web_od_matrix_landsdel_*.csv | moves (year, origin, destination) |
@@ -209,6 +210,27 @@ def read_locations(path: str | Path) -> pd.DataFrame:
         twice = placements.index[(placements > 1).any(axis=1)][0]
         raise DataError(path, "municip_code", f"'{twice}' placed in two counties or georegions")
     return locations[~locations.index.duplicated()]
+
+
+def read_municipality_names(path: str | Path) -> pd.Series:
+    """The csdata location names (columns location_code, location_name, granularity_geo) -> each
+    municipality's name (index: code "0301"), Sami and Kven names joined by "-" as the file writes them
+    ("Oslo-Oslove", "Deatnu-Tana"); the same name can stand in two counties (Herøy, Våler). Validated:
+    readable codes, no blank name, one row per municipality."""
+    path = Path(path)
+    table = read_csv_table(path, {"location_code", "location_name", "granularity_geo"})
+    table = table[table["granularity_geo"] == "municip"]
+    if table.empty:
+        raise DataError(path, "granularity_geo", "no rows of granularity 'municip'")
+    codes = table["location_code"].str.extract(r"^municip_nor(\d{4})$")[0]
+    if codes.isna().any():
+        raise DataError(path, "location_code", f"'{table['location_code'][codes.isna()].iloc[0]}' unreadable")
+    names = table["location_name"].str.strip()
+    if names.eq("").any():
+        raise DataError(path, "location_name", f"blank for '{table['location_code'][names.eq('')].iloc[0]}'")
+    if codes.duplicated().any():
+        raise DataError(path, "location_code", f"'{codes[codes.duplicated()].iloc[0]}' named twice")
+    return pd.Series(names.to_numpy(), index=pd.Index(codes.to_numpy(), name="municipality"), name="name")
 
 
 def group_regions(

@@ -22,13 +22,14 @@ Model. Region r, year t (the fitted years, then `horizon` forecast years), sex s
 
 Linear destinations (`fit_internal(pair_effects=False)`; divisions of many regions, e.g. SSB's 159
 labour-market regions: 12 561 pairs). No effect per pair: k_rj = sum_p kappa_p K_p,rj with kappa ~
-Normal(0, 1) (features: the same landsdel, the same county: `division_inputs.division_proximity`), and the
-attraction a_j(t) = gamma log p_j + w_j + v_j(t), gamma ~ Normal(1, 0.5) the destination's population
-elasticity. The yearly contrast deviations n are shared by the regions of one county (`groups`,
-`deviation_basis`: (T + horizon)(C - 1) of them, not (T + horizon)(R - 1)). Parameters: churn, contrast and
-allocation error per region, the counties' deviations, and a fixed number more: 798 for the BA regions
-2006-2023. Moves between regions of one county are counted nowhere in the data; the same-county effect is
-learnt from the net residual and the counties' totals alone (see `division_inputs.division_internal_data`).
+Normal(0, 1) (features: the same landsdel, the same county, the log distance between the regions' centres:
+`division_inputs.division_proximity`), and the attraction a_j(t) = gamma log p_j + w_j + v_j(t), gamma ~
+Normal(1, 0.5) the destination's population elasticity. The yearly contrast deviations n are shared by the
+regions of one county (`groups`, `deviation_basis`: (T + horizon)(C - 1) of them, not (T + horizon)(R - 1)).
+Parameters: churn, contrast and allocation error per region, the counties' deviations, and a fixed number
+more: 799 for the BA regions 2006-2023. Moves between regions of one county are counted nowhere in the data;
+the same-county effect is learnt from the net residual and the counties' totals alone (see
+`division_inputs.division_internal_data`).
 
 Every AR(1) runs x(t) = m + phi (x(t-1) - m) + s sqrt(1 - phi^2) e(t) from the stationary law (s the
 stationary spread ~ HalfNormal(0.2), phi ~ Uniform(0, 1), as `levels`) and goes on as a forecast for the
@@ -1093,6 +1094,29 @@ def county_codes_by_name(regional_folder: str | Path) -> dict[str, str]:
 
 
 EARTH_RADIUS_KM = 6371.0
+"""The sphere of `great_circle_km`: the Earth's mean radius."""
+
+
+def great_circle_km(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """Great-circle distances (R, R) in km between the points (R,) at latitude `lat` and longitude `lon`
+    (degrees): the haversine formula on a sphere of radius `EARTH_RADIUS_KM`."""
+    lat, lon = np.radians(lat), np.radians(lon)
+    half = (
+        np.sin((lat[:, None] - lat) / 2) ** 2
+        + np.cos(lat[:, None]) * np.cos(lat) * np.sin((lon[:, None] - lon) / 2) ** 2
+    )
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(half))
+
+
+def log_distance(distance: np.ndarray) -> np.ndarray:
+    """The distance feature (R, R) of the regions `distance` (R, R) apart: log(d_rj / the median of d over
+    the pairs r != j), zero diagonal. ValueError where two regions are not apart (log 0) or not finitely."""
+    off = ~np.eye(distance.shape[0], dtype=bool)
+    bad = off & ~((distance > 0) & np.isfinite(distance))
+    if bad.any():
+        first = np.argwhere(bad)[0]
+        raise ValueError(f"regions {first[0]} and {first[1]} are not apart: no log distance")
+    return np.where(off, np.log(np.where(off, distance, 1.0) / np.median(distance[off])), 0.0)
 
 
 def county_proximity(regional_folder: str | Path, regions: np.ndarray) -> np.ndarray:
@@ -1107,20 +1131,11 @@ def county_proximity(regional_folder: str | Path, regions: np.ndarray) -> np.nda
     unknown = sorted(set(places["county"]) - set(code_of))
     if unknown:
         raise DataError(folder / COORDINATE_FILES[0], "fylke", f"unknown counties {unknown}")
-    centre = np.radians(
-        places.groupby(places["county"].map(code_of))[["lat", "lon"]].mean().loc[list(regions)].values
-    )
-    lat, lon = centre[:, 0], centre[:, 1]
-    half = (
-        np.sin((lat[:, None] - lat) / 2) ** 2
-        + np.cos(lat[:, None]) * np.cos(lat) * np.sin((lon[:, None] - lon) / 2) ** 2
-    )
-    distance = 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(half))
+    centre = places.groupby(places["county"].map(code_of))[["lat", "lon"]].mean().loc[list(regions)].values
     off = ~np.eye(len(regions), dtype=bool)
     landsdel = {code: name for name, codes in LANDSDEL_COUNTIES.items() for code in codes}
     same = np.asarray([[landsdel[a] == landsdel[b] for b in regions] for a in regions])
-    log_distance = np.log(np.where(off, distance, 1.0) / np.median(distance[off]))
-    return np.stack([same & off, np.where(off, log_distance, 0.0)]).astype(float)
+    return np.stack([same & off, log_distance(great_circle_km(centre[:, 0], centre[:, 1]))]).astype(float)
 
 
 def registered_factors(obs: Observations, expected: xr.DataArray) -> xr.DataArray:

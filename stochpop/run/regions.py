@@ -11,8 +11,8 @@ The parts are fitted on Norway's regional data of the event years `regions.first
 * internal (`regions.internal_model`): the regions' account's net internal migration, its international
   migration allocated by the fitted shares (posterior mean), and the registered gross flows; counties with
   a random effect per pair of counties, other divisions (SSB's 159 labour-market regions, a table) with
-  the linear destinations (`fit_internal(pair_effects=False)`: population elasticity and same-landsdel and
-  same-county effects, parameters growing with the regions, not the pairs);
+  the linear destinations (`fit_internal(pair_effects=False)`: population elasticity and same-landsdel,
+  same-county and log-distance effects, parameters growing with the regions, not the pairs);
 * municipal (`regions.municipalities`), with `regions.municipalities`: municipal shares to the jump-off;
 * labour (`regions.labour_panel`), with `regions.unemployment`: the panel of the counties' net internal
   migration on NAV's registered unemployment (the years both cover before the jump-off).

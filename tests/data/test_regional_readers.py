@@ -16,6 +16,7 @@ from stochpop.data.regional import (
     group_regions,
     read_county_moves,
     read_locations,
+    read_municipality_names,
     read_nuts_events,
     read_regional_population,
     read_telemark_changes,
@@ -69,6 +70,21 @@ def test_population_reader_refuses_negative_counts(tmp_path: Path) -> None:
     table.loc[3, "pop_jan1_n"] = -4
     with pytest.raises(DataError, match="pop_jan1_n: '-4'"):
         read_regional_population(_write(table, tmp_path / "pop.csv.gz"))
+
+
+def test_municipality_names_reader_keeps_municipalities_and_refuses_a_code_twice(tmp_path: Path) -> None:
+    rows = [
+        "location_code,location_name,granularity_geo",
+        "county_nor56,Finnmark-Finnmárku,county",
+        "municip_nor5628,Deatnu-Tana,municip",
+        "municip_nor1515,Herøy,municip",
+    ]
+    path = tmp_path / "names.csv"
+    path.write_text("\n".join(rows) + "\n")
+    assert read_municipality_names(path).to_dict() == {"5628": "Deatnu-Tana", "1515": "Herøy"}
+    path.write_text("\n".join([*rows, "municip_nor1515,Herøy,municip"]) + "\n")
+    with pytest.raises(DataError, match="location_code: '1515' named twice"):
+        read_municipality_names(path)
 
 
 def test_group_regions_sums_municipalities_and_names_the_ungrouped() -> None:

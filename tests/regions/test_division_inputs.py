@@ -330,7 +330,8 @@ def test_ba_internal_data_keeps_the_county_counts_between_groups(
             county.moves[kept & (county.year == year)].sum()
         )
     np.testing.assert_array_equal(data.gross.moves[~ours], county.moves[county.relative])
-    assert data.proximity is not None
+    assert data.proximity is not None and data.proximity.shape == (3, 159, 159)
+    assert np.isfinite(data.proximity).all()
     landsdel = {c: name for name, members in LANDSDEL_COUNTIES.items() for c in members}
     near = [
         landsdel[a] == landsdel[b] for a in weights["majority"].values for b in weights["majority"].values
