@@ -32,6 +32,7 @@ workers = 0
 chains = 2
 warmup = 60
 samples = 60
+max_tree_depth = 5  # the wiring is tested, not the fits (the internal fit took 450 s at depth 10)
 [mortality]
 jump_off = "observed"
 [regions]
