@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 import xarray as xr
-from numpyro.infer import MCMC, NUTS, SVI, Trace_ELBO, autoguide
+from numpyro.infer import MCMC, NUTS, SVI, Trace_ELBO, autoguide, init_to_uniform
 
 from stochpop.components.settings import FitSettings
 
@@ -109,6 +109,7 @@ def fit_model(
     check: Sequence[str] | None = None,
     attrs: dict[str, Any] | None = None,
     parallel_chains: bool = True,
+    init_strategy: Callable[..., Any] = init_to_uniform,
 ) -> az.InferenceData:
     """Fit `model(**model_kwargs)` and return InferenceData with `posterior` (and `sample_stats` for NUTS).
 
@@ -117,7 +118,8 @@ def fit_model(
     result goes into `posterior.attrs["diagnostics"]` and a failing fit raises a `FitWarning`.
     `parallel_chains`: NUTS chains run in parallel where there is a device for each; False runs them one
     at a time (`_one_chain_at_a_time`: slower, for models whose memory would otherwise grow with the
-    iterations).
+    iterations). `init_strategy`: where NUTS chains start (NumPyro's; default uniform in (-2, 2) on the
+    unconstrained scale).
     """
     key = jax.random.PRNGKey(settings.seed)
     if settings.method == "nuts":
@@ -132,6 +134,7 @@ def fit_model(
                 target_accept_prob=settings.target_accept,
                 max_tree_depth=settings.max_tree_depth,
                 dense_mass=settings.dense_mass,
+                init_strategy=init_strategy,
             ),
             num_warmup=settings.warmup,
             num_samples=settings.samples,
