@@ -4,8 +4,8 @@
     .venv/bin/python experiments/ba_internal.py
 
 Prints the fit's wall time, gamma, kappa (`DIVISION_FEATURES`) and other scales (10/50/90%), the
-county gross counts' median |error| at the posterior median, and the share of the moves between regions
-that stay in the region's majority county.
+county gross counts' median |error| at the posterior median, the moves between regions by year, and the
+share of the last year's that stay in the region's majority county.
 """
 
 import sys
@@ -63,11 +63,14 @@ def main() -> None:
     print(f"  gross counts' median |error| {gross_error(data, pairs):.3f}")
     majority = region_counties(division, folder)["majority"].values
     same = majority[:, None] == majority
-    last = pairs[-1]
+    moves = pairs.sum((1, 2)) / 1e3
     print(
-        f"  {years[-1]}: moves between regions {last.sum():.0f}, "
-        f"in the region's county {(last * same).sum() / last.sum():.3f}"
+        "  moves between regions by year (thousands):",
+        " ".join(f"{y} {m:.0f}" for y, m in zip(years, moves, strict=True)),
     )
+    last = pairs[-1]
+    share = (last * same).sum() / last.sum()
+    print(f"  {years[-1]}: share of the moves between regions in the region's county {share:.3f}")
 
 
 if __name__ == "__main__":
