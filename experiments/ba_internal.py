@@ -4,7 +4,8 @@
     .venv/bin/python experiments/ba_internal.py
 
 Prints the fit's wall time, gamma, kappa (`DIVISION_FEATURES`) and other scales (10/50/90%), the
-county gross counts' median |error| at the posterior median, the moves between regions by year, and the
+gross counts' median |error| at the posterior median (the counties', and the yearly counts of the Telemark
+regions of one municipality), the moves between regions by year, and the
 share of the last year's that stay in the region's majority county.
 """
 
@@ -20,18 +21,24 @@ from stochpop.regions.division_inputs import (
     DIVISION_FEATURES,
     division_inputs,
     division_internal_data,
+    placed_persons,
     region_counties,
+    telemark_region_rows,
 )
 from stochpop.regions.divisions import load_division
 from stochpop.regions.internal_model import InternalData, fit_internal, fitted_flows
 
 
-def gross_error(data: InternalData, pair_moves: np.ndarray) -> float:
-    """Median |expected / count - 1| over the absolute gross counts of all ages and both sexes;
+def gross_error(data: InternalData, pair_moves: np.ndarray, last: int) -> tuple[float, float]:
+    """Median |expected / count - 1| over the absolute gross counts of all ages and both sexes, the
+    counties' and the `last` rows' (the Telemark regions' yearly counts, `telemark_region_rows`) apart;
     pair_moves (year, region, destination) the posterior median's."""
-    keep = ~data.gross.relative & (data.gross.cells.sum((1, 2)) == data.gross.cells[0].size)
-    expected = np.einsum("nrj,nrj->n", data.gross.pairs[keep], pair_moves[data.gross.year[keep]])
-    return float(np.median(np.abs(expected / data.gross.moves[keep] - 1)))
+    gross = data.gross
+    expected = np.einsum("nrj,nrj->n", gross.pairs, pair_moves[gross.year])
+    error = np.abs(expected / gross.moves - 1)
+    absolute = ~gross.relative & (gross.cells.sum((1, 2)) == gross.cells[0].size)
+    counties = absolute & (np.arange(gross.moves.size) < gross.moves.size - last)
+    return float(np.median(error[counties])), float(np.median(error[-last:])) if last else np.nan
 
 
 def main() -> None:
@@ -60,8 +67,15 @@ def main() -> None:
     for name, q in quantiles.items():
         print(f"  {name}: {q.tolist()}")
     pairs = fitted_flows(idata)["pair_moves"].sel(quantile=0.5).values
-    print(f"  gross counts' median |error| {gross_error(data, pairs):.3f}")
-    majority = region_counties(division, folder)["majority"].values
+    weights = region_counties(division, folder)
+    placed = placed_persons(division, folder)
+    telemark = telemark_region_rows(placed, weights["region"].values, data.years, data.ages, folder)
+    counties, regions = gross_error(data, pairs, len(telemark))
+    print(
+        f"  gross counts' median |error|: the counties' {counties:.3f}, the {len(telemark)} counts of the "
+        f"Telemark regions of one municipality {regions:.3f}"
+    )
+    majority = weights["majority"].values
     same = majority[:, None] == majority
     moves = pairs.sum((1, 2)) / 1e3
     print(

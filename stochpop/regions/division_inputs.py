@@ -60,10 +60,15 @@ and 0.44 (0.43-0.45), log distance -0.42 (-0.42 to -0.42); gamma 1.17 and 1.12; 
 0.33; of 2023's moves between regions 7.3% and 9.3% stay in the region's majority county; fit 417 s and 378 s
 (wall; other jobs beside). The distance takes over much of the landsdel effect and closes 6.1 of the 21.9
 points to the county model; the model stays far worse than the counties' on their own counts. Its national
-level of moves L is held by the gross counts of 2006-2011 alone: the regions' out-moves (posterior medians,
-summed) are 87-103 thousand a year then, 70-153 thousand in 2012-2022 and 39 thousand in 2023 (L -5.01
-against -3.89 to -4.09; the county model's L -4.46 to -4.70 in every year), so its forecasts start from a
-level of moves far below the counted years'.
+level of moves L was then held by the gross counts of 2006-2011 alone: the regions' out-moves (posterior
+medians, summed) were 87-103 thousand a year then, 70-153 thousand in 2012-2022 and 39 thousand in 2023 (L
+-5.01 against -3.89 to -4.09; the county model's L -4.46 to -4.70 in every year), so its forecasts started
+from a level of moves far below the counted years'. The four BA regions that are one Telemark municipality
+now carry their registered moves out and in of every year (SSB 01222, `telemark_region_rows`; 144 counts):
+the moves between regions are 87-100 thousand a year in 2006-2016, 106-136 thousand in 2017-2022 and 86
+thousand in 2023; the counties' counts' median |error| 21.3%, the Telemark regions' 12.9%; kappa same
+landsdel 0.20, same county 0.16, log distance -0.50; 8.3% of 2023's moves stay in the region's county; fit
+367 s (one sitting with `stochpop run models/norway_regions.toml` beside it).
 
 Levels fit on the BA inputs (NUTS 2 x 300 after 300, target_accept 0.95): births 77 s, deaths 50 s, no
 divergences, max R-hat 1.039 and 1.029 (log_factor), min bulk ESS 247 and 178 (sigma). The regions'
@@ -82,6 +87,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from stochpop.conventions import SEXES
 from stochpop.data.container import CountryData
 from stochpop.data.errors import DataError
 from stochpop.data.regional import (
@@ -89,6 +95,7 @@ from stochpop.data.regional import (
     read_municipality_coordinates,
     read_municipality_names,
     read_regional_population,
+    read_telemark_changes,
 )
 from stochpop.regions.divisions import LOCATIONS_FILE, MUNICIPAL_FILE, Division, regional_population
 from stochpop.regions.internal_model import (
@@ -108,6 +115,13 @@ from stochpop.regions.norway_counties import EVENT_YEARS, CountyInputs, regional
 
 NAMES_FILE = "DERIVED_csdata_locations_names_b2024.csv.gz"
 """The municipalities' names (`read_municipality_names`), relative to the norway/regional folder."""
+
+TELEMARK_CHANGES_FILE = "DERIVED_evensrii_Telemark_befolkningsendringer_01222_telemark_kommuner_1997-2025.csv"
+"""SSB 01222 for Telemark's municipalities (`read_telemark_changes`), relative to the norway/regional folder:
+the only yearly gross moves by municipality here (`single_municipality_rows`)."""
+
+TELEMARK = "Telemark"
+"""The 2024 county of `TELEMARK_CHANGES_FILE`'s municipalities."""
 
 DIVISION_FEATURES = ("same landsdel", "same county", "log distance")
 """The pair features of `division_proximity`, in order (the linear destinations' kappa)."""
@@ -289,34 +303,38 @@ def _name_forms(name: str) -> set[str]:
     return {name, *name.split("-"), name.split(" ")[0]}
 
 
-def municipality_places(regional_folder: str | Path) -> pd.DataFrame:
-    """Latitude and longitude (columns lat, lon; degrees) by municipality code (index) of the
-    municipalities in `read_municipality_coordinates` (285 of 357), each name matched within its 2024
-    county: to the municipality of that name in `read_municipality_names` ("Våler" of "Våler (Østfold)"),
-    else to the one whose name has it among its forms (`_name_forms`). DataError unless exactly one
-    matches, or where two names match one municipality."""
+def municipality_codes(named: pd.DataFrame, regional_folder: str | Path, source: str | Path) -> list[str]:
+    """The codes of the municipalities `named` (columns municipality: a name, county: its 2024 county's
+    name), each matched within its county: to the municipality of that name in `read_municipality_names`
+    ("Våler" of "Våler (Østfold)"), else to the one whose name has it among its forms (`_name_forms`).
+    DataError (naming `source`) unless exactly one matches, or where two names match one municipality."""
     folder = Path(regional_folder)
-    places = read_municipality_coordinates([folder / name for name in COORDINATE_FILES])
     names = read_municipality_names(folder / NAMES_FILE)
     county_of = read_locations(folder / LOCATIONS_FILE)["county"].reindex(names.index)
     code_of = county_codes_by_name(folder)
     codes = []
-    for name, county in zip(places["municipality"], places["county"], strict=True):
+    for name, county in zip(named["municipality"], named["county"], strict=True):
         bare = re.sub(r"\s*\(.*\)$", "", name)
         within = names[county_of == code_of.get(county)]
         found = within.index[within == bare]
         if found.empty:
             found = within.index[[bare in _name_forms(candidate) for candidate in within]]
         if found.size != 1:
-            raise DataError(
-                folder / COORDINATE_FILES[0], "kommune", f"'{name}' ({county}) matches {list(found)}"
-            )
-        codes.append(found[0])
-    located = places[["lat", "lon"]].set_axis(pd.Index(codes, name="municipality"))
-    if located.index.duplicated().any():
-        twice = located.index[located.index.duplicated()][0]
-        raise DataError(folder / COORDINATE_FILES[0], "kommune", f"two names for municipality {twice}")
-    return located.sort_index()
+            raise DataError(source, "kommune", f"'{name}' ({county}) matches {list(found)}")
+        codes.append(str(found[0]))
+    twice = pd.Index(codes)[pd.Index(codes).duplicated()]
+    if not twice.empty:
+        raise DataError(source, "kommune", f"two names for municipality {twice[0]}")
+    return codes
+
+
+def municipality_places(regional_folder: str | Path) -> pd.DataFrame:
+    """Latitude and longitude (columns lat, lon; degrees) by municipality code (index) of the
+    municipalities in `read_municipality_coordinates` (285 of 357; codes by `municipality_codes`)."""
+    folder = Path(regional_folder)
+    places = read_municipality_coordinates([folder / name for name in COORDINATE_FILES])
+    codes = municipality_codes(places, folder, folder / COORDINATE_FILES[0])
+    return places[["lat", "lon"]].set_axis(pd.Index(codes, name="municipality")).sort_index()
 
 
 def region_centres(placed: pd.DataFrame, places: pd.DataFrame, majority: pd.Series) -> pd.DataFrame:
@@ -369,6 +387,52 @@ def division_proximity(weights: xr.DataArray, distance: np.ndarray) -> np.ndarra
     return np.stack([same_landsdel, same_county, log_distance(distance)]).astype(float)
 
 
+def single_municipality_rows(
+    placed: pd.DataFrame,
+    regions: np.ndarray,
+    changes: xr.Dataset,
+    codes: list[str],
+    years: np.ndarray,
+    ages: np.ndarray,
+) -> list[tuple[float, int, np.ndarray, np.ndarray, bool]]:
+    """Rows of `gross_observations` on the pairs of `regions` (R,) for each region that is a single
+    municipality of `changes` (SSB 01222, year x municipality, the municipalities coded `codes`; `placed`:
+    `placed_persons`): its domestic out-migration in each of the fitted `years` as its moves to every
+    other region, its domestic in-migration as their moves into it, all `ages` and both sexes. A region of
+    several municipalities drops out: their sum counts the moves between them too."""
+    size = placed.groupby("region").size()
+    every_cell = np.ones((len(SEXES), ages.size))
+    off = 1.0 - np.eye(regions.size)
+    rows = []
+    for name, code in zip(changes["municipality"].values, codes, strict=True):
+        region = placed.loc[code, "region"]
+        if size[region] != 1:
+            continue
+        origin = (regions == region).astype(float)
+        out_pairs, in_pairs = off * origin[:, None], off * origin
+        for year in np.intersect1d(changes["year"].values, years):
+            t = int(np.flatnonzero(years == year)[0])
+            moves = changes.sel(year=year, municipality=name)
+            rows.append((float(moves["out_migration_domestic"]), t, out_pairs, every_cell, False))
+            rows.append((float(moves["in_migration_domestic"]), t, in_pairs, every_cell, False))
+    return rows
+
+
+def telemark_region_rows(
+    placed: pd.DataFrame,
+    regions: np.ndarray,
+    years: np.ndarray,
+    ages: np.ndarray,
+    regional_folder: str | Path,
+) -> list[tuple[float, int, np.ndarray, np.ndarray, bool]]:
+    """`single_municipality_rows` of Telemark's municipalities (`TELEMARK_CHANGES_FILE`)."""
+    folder = Path(regional_folder)
+    changes = read_telemark_changes(folder / TELEMARK_CHANGES_FILE)
+    named = pd.DataFrame({"municipality": changes["municipality"].values, "county": TELEMARK})
+    codes = municipality_codes(named, folder, folder / TELEMARK_CHANGES_FILE)
+    return single_municipality_rows(placed, regions, changes, codes, years, ages)
+
+
 def division_internal_data(
     inputs: CountyInputs,
     regional_folder: str | Path,
@@ -380,11 +444,15 @@ def division_internal_data(
     makes the counties' (registered birth and death totals through `registered_factors`, less
     `international` (year, region, sex, age) or, where None, the national net allocated by population at
     risk); the counties' gross counts (`county_gross_observations`) on the regions (`gross_on_regions`,
-    `joined_counties` one group); proximity `division_proximity`; the schedule's centre the counties'
-    (moves between old counties per person at risk in 2010); groups the majority counties (the regions
-    of one county share its yearly contrast deviations, `internal_model.deviation_basis`).
+    `joined_counties` one group) and after them, every year, the moves out of and into the regions that
+    are one municipality of Telemark's (`telemark_region_rows`: on BA four, Kragerø, Tinn, Nissedal and
+    Fyresdal, none merged since 1997; without them the fit's national level of moves wandered in the
+    years without counts, the module docstring); proximity `division_proximity`; the schedule's centre
+    the counties' (moves between old counties per person at risk in 2010); groups the majority counties
+    (the regions of one county share its yearly contrast deviations, `internal_model.deviation_basis`).
 
-    What identifies the moves between regions of one county: nothing registered. The counts on county
+    What identifies the moves between regions of one county: nothing registered but the four Telemark
+    regions' yearly totals, which hold their moves to the rest of Telemark. The counts on county
     pairs fix the regions' moves to other counties; how many more stay in their county follows from the
     destination model alone (population shares, attractions learnt from the other counties' moves into
     the region and from the net, the same-landsdel effect learnt between counties), and the net residual
@@ -398,10 +466,13 @@ def division_internal_data(
             f"inputs hold regions {inputs.population['region'].values[:5]}..., not the division's"
         )
     account = net_account(inputs, international)
-    county = county_gross_observations(
-        folder, weights["county"].values, account["year"].values, account["age"].values
-    )
+    years, ages = account["year"].values, account["age"].values
+    county = county_gross_observations(folder, weights["county"].values, years, ages)
+    single = telemark_region_rows(placed, regions, years, ages, folder)
     gross = gross_on_regions(county, weights, joined_counties(weights))
+    if single:
+        added = gross_observations(single)
+        gross = GrossObservations(*(np.concatenate(pair) for pair in zip(gross, added, strict=True)))
     distance = region_distances(placed, municipality_places(folder), weights["majority"].to_series())
     data = internal_data(account, gross, division_proximity(weights, distance), county)
     return data._replace(groups=weights["majority"].values)

@@ -13,6 +13,7 @@ from stochpop.data.container import CountryData
 from stochpop.data.regional import NUTS_UNITS
 from stochpop.regions.division_inputs import (
     REFERENCE_YEAR,
+    TELEMARK_CHANGES_FILE,
     division_inputs,
     division_internal_data,
     gross_on_regions,
@@ -312,8 +313,9 @@ def test_gross_on_regions_sums_the_region_flows_of_each_county_count() -> None:
 def test_ba_internal_data_keeps_the_county_counts_between_groups(
     ba: tuple[Division, Path, CountyInputs],
 ) -> None:
-    """The BA regions' net sums to zero; each year's absolute counts sum to the counties' less those of
-    Oslo and Akershus with each other (their out- and in-totals with them); the relative counts are the
+    """The BA regions' net sums to zero; each year's absolute counts but the Telemark regions' (the next
+    test) sum to the counties' less those of Oslo and Akershus with each other (their out- and in-totals
+    with them); the relative counts are the
     counties'; two regions are near where their majority counties share a landsdel."""
     division, folder, inputs = ba
     data = division_internal_data(inputs, folder, division)
@@ -324,12 +326,13 @@ def test_ba_internal_data_keeps_the_county_counts_between_groups(
     oslo, akershus = counties.index("03"), counties.index("32")
     inside = county.pairs[:, oslo, akershus] + county.pairs[:, akershus, oslo] > 0
     kept = ~county.relative & ~inside
-    ours = ~data.gross.relative
+    telemark = 2 * len(TELEMARK_SINGLE) * data.years.size  # the last rows (the next test)
+    ours = ~data.gross.relative & (np.arange(data.gross.moves.size) < data.gross.moves.size - telemark)
     for year in np.unique(county.year[kept]):
         assert data.gross.moves[ours & (data.gross.year == year)].sum() == pytest.approx(
             county.moves[kept & (county.year == year)].sum()
         )
-    np.testing.assert_array_equal(data.gross.moves[~ours], county.moves[county.relative])
+    np.testing.assert_array_equal(data.gross.moves[data.gross.relative], county.moves[county.relative])
     assert data.proximity is not None and data.proximity.shape == (3, 159, 159)
     assert np.isfinite(data.proximity).all()
     landsdel = {c: name for name, members in LANDSDEL_COUNTIES.items() for c in members}
@@ -337,3 +340,39 @@ def test_ba_internal_data_keeps_the_county_counts_between_groups(
         landsdel[a] == landsdel[b] for a in weights["majority"].values for b in weights["majority"].values
     ]
     np.testing.assert_array_equal(data.proximity[0], np.reshape(near, (159, 159)) & ~np.eye(159, dtype=bool))
+
+
+TELEMARK_SINGLE = {"033": "Kragerø", "034": "Tinn", "036": "Nissedal", "037": "Fyresdal"}
+"""The BA regions of one municipality of Telemark (baregioner_2024.xlsx)."""
+
+
+def test_ba_telemark_regions_of_one_municipality_carry_their_registered_moves(
+    ba: tuple[Division, Path, CountyInputs],
+) -> None:
+    """The last rows of the BA gross counts: each fitted year's domestic out- and in-migration of the BA
+    regions that are one Telemark municipality, as SSB 01222 has them (read here by pandas), on the moves
+    from the region to every other and from every other into it, all ages and both sexes."""
+    division, folder, inputs = ba
+    data = division_internal_data(inputs, folder, division)
+    table = pd.read_csv(folder / TELEMARK_CHANGES_FILE).set_index(["kommune", "year"])
+    regions = list(data.regions)
+    expected = {
+        (regions.index(region), year, flow): float(table.loc[(name, year), f"{flow}_migration_domestic"])
+        for region, name in TELEMARK_SINGLE.items()
+        for year in data.years
+        for flow in ("out", "in")
+    }
+    rows = slice(data.gross.moves.size - len(expected), None)
+    found = {}
+    for moves, year, pairs, cells in zip(
+        data.gross.moves[rows],
+        data.gross.year[rows],
+        data.gross.pairs[rows],
+        data.gross.cells[rows],
+        strict=True,
+    ):
+        assert cells.all() and np.trace(pairs) == 0 and pairs.sum() == len(regions) - 1
+        origins, destinations = np.nonzero(pairs)
+        flow, region = ("out", origins[0]) if np.all(origins == origins[0]) else ("in", destinations[0])
+        found[(int(region), int(data.years[year]), flow)] = float(moves)
+    assert found == expected
