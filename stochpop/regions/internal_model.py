@@ -27,9 +27,9 @@ Normal(0, 1) (features: the same landsdel, the same county, the log distance bet
 Normal(1, 0.5) the destination's population elasticity. The yearly contrast deviations n are shared by the
 regions of one county (`groups`, `deviation_basis`: (T + horizon)(C - 1) of them, not (T + horizon)(R - 1)).
 Parameters: churn, contrast and allocation error per region, the counties' deviations, and a fixed number
-more: 799 for the BA regions 2006-2023. Moves between regions of one county are counted nowhere in the data;
-the same-county effect is learnt from the net residual and the counties' totals alone (see
-`division_inputs.division_internal_data`).
+more: 799 for the BA regions 2006-2023. Moves between regions of one county are counted nowhere in the data
+but in the yearly totals of the four BA regions that are one Telemark municipality; the same-county effect is
+learnt from those, the net residual and the counties' totals (see `division_inputs.division_internal_data`).
 
 Every AR(1) runs x(t) = m + phi (x(t-1) - m) + s sqrt(1 - phi^2) e(t) from the stationary law (s the
 stationary spread ~ HalfNormal(0.2), phi ~ Uniform(0, 1), as `levels`) and goes on as a forecast for the
