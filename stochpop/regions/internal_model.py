@@ -93,7 +93,7 @@ Measured (experiments/internal_migration.py; 2 chains x 300 after 300 warmup, 2 
   information; Norway's counties have far more (below), and their back-test gains (`backtest.regional`).
 * Norway's counties 2006-2023, with the age profiles at 2 x (300 + 300) draws: with NumPyro's default
   start (uniform in (-2, 2) on the unconstrained scale, which can start tau_h near 7 and the profiles
-  at +-14 in log) not converged (max R-hat 2.29, bulk ESS 3, 1 159 s: one chain stuck with flows orders
+  at up to +-10 in log) not converged (max R-hat 2.29, bulk ESS 3, 1 159 s: one chain stuck with flows orders
   of magnitude off); with the chains started at the prior medians (`fit_internal`) max R-hat 1.15
   (log_schedule), bulk ESS 11, no chain stuck, 1 295 s with another fit beside it; counts 2006-2011 within
   7.5% (median |error|), Telemark's 2021 pairs 13.8%, kappa 0.08 (same landsdel) and -0.63 (log
@@ -581,8 +581,9 @@ def linear_settings(settings: FitSettings) -> FitSettings:
 
 START = init_to_median(num_samples=15)
 """Where `fit_internal`'s chains start: each parameter at its prior median (of 15 draws). NumPyro's default,
-uniform in (-2, 2) on the unconstrained scale, can start tau_h near 7 and the age profiles at +-14 in log;
-a Norway fit at 2 x (300 + 300) then kept one chain stuck (the module docstring)."""
+uniform in (-2, 2) on the unconstrained scale, can start tau_h near 7 and the age profiles at up to +-10
+in log (tests/regions/test_internal_model.py); a Norway fit at 2 x (300 + 300) then kept one chain stuck
+(the module docstring)."""
 
 
 def fit_internal(
