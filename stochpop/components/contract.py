@@ -111,8 +111,8 @@ class Component(Protocol):
 
 
 class MigrationComponent(Component, Protocol):
-    """A migration component: its `values` also take each path's 1 January population (draw,) persons
-    (None outside a projection), for totals that are rates of it."""
+    """A migration component: its `values` also take each path's 1 January population (draw, sex, age)
+    persons (None outside a projection), for totals that are rates of it."""
 
     def values(self, fixed: Any, step: Any, population: Array | None = None) -> Any: ...
 

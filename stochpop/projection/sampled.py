@@ -73,7 +73,7 @@ class DriverRates:
         return PathValues(
             self.mortality.values(mortality, step[0]),
             self.fertility.values(fertility, step[1]),
-            self.migration.values(migration, step[2], population.sum((-2, -1))),
+            self.migration.values(migration, step[2], population),
         )
 
     def rates(self, fixed: DriverInputs, step: tuple[Any, Any, Any], population: Array) -> Rates:

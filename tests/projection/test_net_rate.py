@@ -30,10 +30,11 @@ def test_rate_observations_are_each_years_net_at_the_reference_population():
     assert not np.allclose(scaled.values, counts.values)  # the demo's population grows
 
 
-def _paths(total: str, per_thousand: float) -> tuple[dict, np.ndarray, float]:
+def _paths(total: str, per_thousand: float) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
     """Paths of the demo's last rates held, net migration `per_thousand` of the jump-off population a year
-    with the schedule of the demo's last year: (outputs, the total_net series (year, draw), reference);
-    the stocks are checked finite and non-negative, nothing else."""
+    with the schedule of the demo's last year: (outputs, the total_net series (year, draw), the schedule
+    and the reference stock (sex, age 0..119)); the stocks are checked finite and non-negative, nothing
+    else."""
     demo = demo_country(seed=3)
     last = int(demo.years[-1])
     stock = to_kernel_ages(demo.population.sel(year=last + 1, drop=True)).values.astype(np.float32)
@@ -50,7 +51,15 @@ def _paths(total: str, per_thousand: float) -> tuple[dict, np.ndarray, float]:
     total_net = per_thousand / 1000.0 * reference * np.exp(rng.normal(0.0, 0.1, (HORIZON, PATHS)))
     migration = NetMigrationModel(total=total)
     fixed = DriverInputs(
-        (None, None, {"schedule": jnp.asarray(schedule, jnp.float32), "population": jnp.float32(reference)}),
+        (
+            None,
+            None,
+            {
+                "schedule": jnp.asarray(schedule, jnp.float32),
+                "population": jnp.float32(reference),
+                "stock": jnp.asarray(stock, jnp.float32),
+            },
+        ),
         RateConversion.create(asfr["age"].values, woman_years_per_woman(demo)),
     )
     series = (
@@ -62,28 +71,40 @@ def _paths(total: str, per_thousand: float) -> tuple[dict, np.ndarray, float]:
     initial = np.broadcast_to(stock, (PATHS, *stock.shape))
     outputs, checks = simulate(source, fixed, series, initial)
     assert bool(checks["population"])  # finite and never negative
-    return {k: np.asarray(v, np.float64) for k, v in outputs.items()}, total_net, reference
+    return {k: np.asarray(v, np.float64) for k, v in outputs.items()}, total_net, schedule, stock
 
 
-def test_a_paths_net_migration_is_its_rate_times_its_own_population():
-    outputs, total_net, reference = _paths("rate", 8.0)
+def test_a_paths_net_inflow_is_its_rate_times_its_own_population():
+    outputs, total_net, _, stock = _paths("rate", 8.0)
+    reference = stock.sum()
     stocks = outputs["population"].sum((-2, -1))  # (stock year, draw)
     expected = total_net * stocks[:-1] / reference  # independent: the series times each 1 January stock
     np.testing.assert_allclose(outputs["net_migration"], expected, rtol=2e-4)
     assert stocks[-1].min() > 1.25 * stocks[0].max()  # the population grew, and its migration with it
-    counts, _, _ = _paths("count", 8.0)
+    counts, _, _, _ = _paths("count", 8.0)
     np.testing.assert_allclose(counts["net_migration"], total_net, rtol=2e-4)
 
 
-def test_a_long_net_outflow_shrinks_with_the_population_instead_of_emptying_it():
+def test_a_long_net_outflow_leaves_at_rates_by_age_instead_of_emptying_the_young():
     """10 per 1000 of the jump-off population leave every year: as counts they empty ages 20-64 of the
-    demo country (which natural change alone shrinks to 0.57 in 76 years) before the horizon; as a rate
-    they take 1% of each year's population, and the country keeps people of working age."""
-    rate, total_net, reference = _paths("rate", -10.0)
-    count, _, _ = _paths("count", -10.0)
+    demo country (which natural change alone shrinks to 0.57 in 76 years) before the horizon. As a rate,
+    each year's outflow is the schedule's rates by age at the reference stock (total schedule / stock)
+    times the path's own 1 January stock, summed (NumPy, from the projected stocks); so it falls below 10
+    per 1000 of the population as the young it takes grow fewer, and the country keeps children and
+    people of working age."""
+    rate, total_net, schedule, stock = _paths("rate", -10.0)
+    count, _, _, _ = _paths("count", -10.0)
+    reference = stock.sum()
     working = [o["population"][-1][..., 20:65].sum((-2, -1)) for o in (rate, count)]
     assert working[1].max() < 1e-4 * reference
     assert working[0].min() > 0.05 * reference
-    assert rate["population"][-1].sum((-2, -1)).min() > 0.1 * reference
-    yearly = rate["net_migration"] / rate["population"][:-1].sum((-2, -1))  # of each path's own population
-    np.testing.assert_allclose(yearly, total_net / reference, rtol=2e-4)
+    stocks = rate["population"][:-1]  # (event year, draw, sex, age): each year's 1 January stock
+    by_age = np.where(stock > 0, schedule / np.where(stock > 0, stock, 1.0), 0.0)
+    expected = total_net * (by_age * stocks).sum((-2, -1))
+    np.testing.assert_allclose(rate["net_migration"], expected, rtol=2e-4)
+    yearly = rate["net_migration"] / stocks.sum((-2, -1))
+    np.testing.assert_allclose(yearly[0], total_net[0] / reference, rtol=2e-4)  # the reference stock
+    assert np.all(yearly[-1] > 0.9 * total_net[-1] / reference)  # a smaller share leaves at the end
+    final = rate["population"][-1]
+    assert np.all(final[..., :20].sum((-2, -1)) > 0.1 * final.sum((-2, -1)))  # 0.22 at the jump-off
+    assert np.all(final[..., 20:65].sum((-2, -1)) > 0.4 * final.sum((-2, -1)))  # 0.59 at the jump-off

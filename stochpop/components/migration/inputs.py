@@ -9,8 +9,6 @@ import xarray as xr
 from stochpop.components.contract import component_attrs
 from stochpop.data.container import CountryData
 
-"""The default of `fit` and `fit_observed` (NUTS, 2 chains of 1000 draws)."""
-
 
 def fit_years(available: np.ndarray, first_year: int | None, last_year: int | None, what: str) -> np.ndarray:
     """The years of `available` in [first_year, last_year] (default: all); consecutive, at least 5."""
@@ -24,10 +22,15 @@ def fit_years(available: np.ndarray, first_year: int | None, last_year: int | No
     return np.arange(lo, hi + 1)
 
 
+def reference_stock(data: CountryData, last_year: int) -> xr.DataArray:
+    """Population (sex, age) persons on 1 January after the fit period (or of its last year)."""
+    year = last_year + 1 if last_year + 1 in data.population["year"].values else last_year
+    return data.population.sel(year=year, drop=True).transpose("sex", "age")
+
+
 def reference_population(data: CountryData, last_year: int) -> float:
     """Total population on 1 January after the fit period (or of its last year), persons."""
-    year = last_year + 1 if last_year + 1 in data.population["year"].values else last_year
-    return float(data.population.sel(year=year).sum())
+    return float(reference_stock(data, last_year).sum())
 
 
 def level_unit(population: float) -> float:

@@ -26,6 +26,7 @@ from stochpop.components.migration.inputs import (
     fit_years,
     level_unit,
     reference_population,
+    reference_stock,
 )
 from stochpop.components.migration.net_model import (
     NET_COEF_SD,
@@ -72,8 +73,9 @@ class NetMigrationModel:
     of the 1 January population, as bayesPop's net migration rates, Azose, Sevcikova & Raftery 2016): each
     fitted year's net migration is scaled to the reference population (the 1 January population after the
     fit) by that population over the year's, the models run unchanged on those totals, and a path's year
-    takes its total times its own 1 January population over the reference one, so a long net outflow
-    shrinks with the population it leaves instead of emptying it.
+    takes its total times its own 1 January population over the reference one if it is an inflow, and as
+    rates by age applied to the path's own stock if it is an outflow (`values`), so a long net outflow
+    shrinks with the population it leaves, and with the ages it takes, instead of emptying them.
     bounds: "none", or "record" (level "shifting" only): the forecast's level is bent into the extremes of
     the long record's 10-year mean rates, unchanged between their 1% and 99% quantiles
     (`shocks.decade_bounds`, `processes.soft_bounds`); per 1000 of each path's population with total
@@ -141,18 +143,20 @@ class NetMigrationModel:
     def fit(self, data: CountryData, settings: FitSettings = DEFAULT_FIT_SETTINGS) -> az.InferenceData:
         """Fit to `data`'s residual net migration (`observations`, see `fit_observed`)."""
         observed = self.observations(data)
-        population = reference_population(data, int(observed["year"].values[-1]))
-        return self.fit_observed(observed, population, settings, country=data.name)
+        stock = reference_stock(data, int(observed["year"].values[-1]))
+        return self.fit_observed(observed, stock, settings, country=data.name)
 
     def fit_observed(
         self,
         net_migration: xr.DataArray,
-        population: float,
+        population: float | xr.DataArray,
         settings: FitSettings = DEFAULT_FIT_SETTINGS,
         country: str = "",
     ) -> az.InferenceData:
-        """Fit to net migration (year, sex, age) persons; `population` (persons) scales the level priors
-        (with total "rate": the reference population that `net_migration` is scaled to, `observations`).
+        """Fit to net migration (year, sex, age) persons; `population` (persons), or the stock (sex, age)
+        persons it sums, scales the level priors (with total "rate": the reference population that
+        `net_migration` is scaled to, `observations`; total "rate" needs the stock, at whose age structure
+        a net outflow's rates by age are taken, `values`).
 
         NUTS always adapts a dense mass matrix here: neighbouring spline coefficients of the schedule are
         strongly correlated (on Norway 1990-2017 it raises the smallest bulk ESS from ~850 to ~1200).
@@ -160,9 +164,16 @@ class NetMigrationModel:
         InferenceData: posterior (the parameters, `schedule` (sex, age) summing to one, `noise_sd`; attrs
         with this component's class and options), observed_data, and constant_data with the observations
         `net_migration` (year, sex, age) persons, `total` (year, thousands), `last_year`, `population` and
-        `unit`; for level "shifting" also the level path `level` (year) and `level_coef` in the posterior
-        and the learnt `LevelShiftPrior`'s fields as `prior_*` (per 1000 residents) in constant_data.
+        `unit` (and the `reference_stock` (sex, stock_age) if given); for level "shifting" also the level
+        path `level` (year) and `level_coef` in the posterior and the learnt `LevelShiftPrior`'s fields as
+        `prior_*` (per 1000 residents) in constant_data.
         """
+        stock = None
+        if isinstance(population, xr.DataArray):
+            stock = population.transpose("sex", "age").rename(age="stock_age").astype(float)
+            population = float(stock.sum())
+        elif self.total == "rate":
+            raise ValueError("a net total 'rate' needs the reference population by sex and age, not a number")
         net = net_migration.transpose("year", "sex", "age")
         years, ages = net["year"].values, net["age"].values
         design = net_design(ages)
@@ -187,6 +198,7 @@ class NetMigrationModel:
             "net_migration": net.astype(float),
             "total": xr.DataArray(total, dims="year", coords={"year": years}, attrs={"units": "thousands"}),
             **fit_constants(years, population),
+            **({} if stock is None else {"reference_stock": stock}),
         }
         model: Any = net_migration_model
         if self.level == "shifting":
@@ -249,19 +261,33 @@ class NetMigrationModel:
             "schedule": jnp.asarray(schedule),
             "population": jnp.asarray(constant_values(idata, "population"), jnp.float32),
         }
+        if self.total == "rate":
+            stock = idata["constant_data"]["reference_stock"]
+            fixed["stock"] = jnp.asarray(pad_ages(stock.values, stock["stock_age"].values))
         return Drivers(fixed, {"total_net": jnp.asarray(total, jnp.float32)})
 
     def values(
         self, fixed: dict[str, Array], step: dict[str, Array], population: Array | None = None
     ) -> MigrationValues:
         """One year by age at end of year: net_migration (draw, sex, age 0..119) persons and its total
-        (draw,) persons. With total "rate", the year's total is `total_net` times the path's 1 January
-        `population` (draw,) persons over the reference population (None: at the reference population, as
-        `forecast` reports it)."""
-        total = step["total_net"]
-        if self.total == "rate" and population is not None:
-            total = total * (population / fixed["population"])
-        return MigrationValues(total=total, net_migration=total[..., None, None] * fixed["schedule"])
+        (draw,) persons. With total "rate" and the paths' 1 January `population` (draw, sex, age 0..119)
+        persons, the year's `total_net` is a rate of the reference population (`fixed["population"]`,
+        by sex and age `fixed["stock"]`): a net inflow is its count times the path's population over the
+        reference one, spread by the schedule; a net outflow leaves at the rates by age that the
+        schedule gives it at the reference stock (total_net schedule / stock per person), applied to the
+        path's own stock by age, so ages emptied by past outflows lose fewer and a long outflow cannot
+        drain the young (SSB's emigration is a rate by age). At the reference stock both are the count
+        spread by the schedule; without `population` (None) they are that, as `forecast` reports it."""
+        total, schedule = step["total_net"], fixed["schedule"]
+        if self.total == "count" or population is None:
+            return MigrationValues(total=total, net_migration=total[..., None, None] * schedule)
+        grown = population.sum((-2, -1)) / fixed["population"]
+        stock = fixed["stock"]
+        rates = jnp.where(stock > 0, schedule / jnp.where(stock > 0, stock, 1.0), 0.0)
+        inflow = (total * grown)[..., None, None] * schedule
+        outflow = total[..., None, None] * rates * population
+        net = jnp.where((total >= 0)[..., None, None], inflow, outflow)
+        return MigrationValues(total=net.sum((-2, -1)), net_migration=net)
 
     def forecast(self, idata: az.InferenceData, years: Sequence[int], paths: Paths, key: Array) -> xr.Dataset:
         """net_migration (draw, year, sex, age 0..119) and total_net (draw, year) persons of `drivers`;
