@@ -88,10 +88,10 @@ def test_a_paths_net_inflow_is_its_rate_times_its_own_population():
 def test_a_long_net_outflow_leaves_at_rates_by_age_instead_of_emptying_the_young():
     """10 per 1000 of the jump-off population leave every year: as counts they empty ages 20-64 of the
     demo country (which natural change alone shrinks to 0.57 in 76 years) before the horizon. As a rate,
-    each year's outflow is the schedule's rates by age at the reference stock (total schedule / stock)
-    times the path's own 1 January stock, summed (NumPy, from the projected stocks); so it falls below 10
-    per 1000 of the population as the young it takes grow fewer, and the country keeps children and
-    people of working age."""
+    each year's outflow at age x at the end of the year is total schedule(x) times the cohort's 1
+    January stock (age x - 1, infants for age 0) over the reference one, summed (NumPy, from the projected
+    stocks); so it falls below 10 per 1000 of the population as the young it takes grow fewer, and the
+    country keeps children and people of working age."""
     rate, total_net, schedule, stock = _paths("rate", -10.0)
     count, _, _, _ = _paths("count", -10.0)
     reference = stock.sum()
@@ -99,8 +99,9 @@ def test_a_long_net_outflow_leaves_at_rates_by_age_instead_of_emptying_the_young
     assert working[1].max() < 1e-4 * reference
     assert working[0].min() > 0.05 * reference
     stocks = rate["population"][:-1]  # (event year, draw, sex, age): each year's 1 January stock
-    by_age = np.where(stock > 0, schedule / np.where(stock > 0, stock, 1.0), 0.0)
-    expected = total_net * (by_age * stocks).sum((-2, -1))
+    ratio = np.where(stock > 0, stocks / np.where(stock > 0, stock, 1.0), 0.0)
+    cohort = np.concatenate([ratio[..., :1], ratio[..., :-1]], axis=-1)
+    expected = total_net * (schedule * cohort).sum((-2, -1))
     np.testing.assert_allclose(rate["net_migration"], expected, rtol=2e-4)
     yearly = rate["net_migration"] / stocks.sum((-2, -1))
     np.testing.assert_allclose(yearly[0], total_net[0] / reference, rtol=2e-4)  # the reference stock

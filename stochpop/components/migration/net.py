@@ -274,18 +274,21 @@ class NetMigrationModel:
         persons, the year's `total_net` is a rate of the reference population (`fixed["population"]`,
         by sex and age `fixed["stock"]`): a net inflow is its count times the path's population over the
         reference one, spread by the schedule; a net outflow leaves at the rates by age that the
-        schedule gives it at the reference stock (total_net schedule / stock per person), applied to the
-        path's own stock by age, so ages emptied by past outflows lose fewer and a long outflow cannot
-        drain the young (SSB's emigration is a rate by age). At the reference stock both are the count
-        spread by the schedule; without `population` (None) they are that, as `forecast` reports it."""
+        schedule gives it at the reference stock, applied to the path's own stock: at age x at the end
+        of the year, total_net schedule(x) times the cohort's 1 January stock over the reference one
+        (age x - 1; age 0 takes the infants'), so ages emptied by past outflows lose fewer and a long
+        outflow cannot drain the young (SSB's emigration is a rate by age). At the reference stock both
+        are the count spread by the schedule; without `population` (None) they are that, as `forecast`
+        reports it."""
         total, schedule = step["total_net"], fixed["schedule"]
         if self.total == "count" or population is None:
             return MigrationValues(total=total, net_migration=total[..., None, None] * schedule)
         grown = population.sum((-2, -1)) / fixed["population"]
         stock = fixed["stock"]
-        rates = jnp.where(stock > 0, schedule / jnp.where(stock > 0, stock, 1.0), 0.0)
+        ratio = jnp.where(stock > 0, population / jnp.where(stock > 0, stock, 1.0), 0.0)
+        cohort = jnp.concatenate([ratio[..., :1], ratio[..., :-1]], axis=-1)  # by age at the end of the year
         inflow = (total * grown)[..., None, None] * schedule
-        outflow = total[..., None, None] * rates * population
+        outflow = total[..., None, None] * schedule * cohort
         net = jnp.where((total >= 0)[..., None, None], inflow, outflow)
         return MigrationValues(total=net.sum((-2, -1)), net_migration=net)
 
