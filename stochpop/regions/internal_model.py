@@ -299,10 +299,10 @@ def deviation_basis(groups: np.ndarray | None, regions: int) -> np.ndarray:
     distinct labels, M = G - 1). ValueError for fewer than two groups."""
     if groups is None:
         return zero_sum_basis(regions)
-    labels, index = np.unique(groups, return_inverse=True)
-    if labels.size < 2:
+    membership = group_membership(groups)
+    if membership.shape[1] < 2:
         raise ValueError("the regions' contrast deviations need at least two groups")
-    return (index[:, None] == np.arange(labels.size)).astype(float) @ zero_sum_basis(labels.size)
+    return membership @ zero_sum_basis(membership.shape[1])
 
 
 def _ar1_process(
@@ -347,6 +347,21 @@ def pair_incidence(regions: int) -> np.ndarray:
     return incidence
 
 
+def symmetric_pair_effects(pair: Array, size: int) -> Array:
+    """The symmetric matrix (size, size), zero diagonal, of the part of `pair` (values of the pairs r < j in
+    `np.triu_indices` order) orthogonal to `pair_incidence`."""
+    incidence = pair_incidence(size)
+    along = incidence @ (np.linalg.inv(incidence.T @ incidence) @ (incidence.T @ pair))
+    return symmetric_matrix(pair - along)
+
+
+def symmetric_matrix(pair: Array) -> Array:
+    """The symmetric matrix, zero diagonal, of the values of its pairs r < j (`np.triu_indices` order)."""
+    size = round((1 + np.sqrt(1 + 8 * pair.shape[-1])) / 2)
+    effects = jnp.zeros((size, size)).at[np.triu_indices(size, 1)].set(pair)
+    return effects + effects.T
+
+
 def _pair_effects(proximity: Array) -> Array:
     """Symmetric effects k (R, R) of the origin-destination pairs, zero diagonal: y ~ Normal(sum_p kappa_p
     K_p, tau_k) over the pairs r < j, sampled centred (the origin-destination counts pin down the pairs
@@ -355,11 +370,50 @@ def _pair_effects(proximity: Array) -> Array:
     kappa = numpyro.sample("kappa", dist.Normal(0.0, 1.0).expand([proximity.shape[0]]).to_event(1))
     tau = numpyro.sample("tau_k", dist.HalfNormal(0.5))
     regions = proximity.shape[-1]
-    upper, incidence = np.triu_indices(regions, 1), pair_incidence(regions)
-    pair = numpyro.sample("pair", dist.Normal(jnp.tensordot(kappa, proximity, 1)[upper], tau).to_event(1))
-    pair = pair - incidence @ (np.linalg.inv(incidence.T @ incidence) @ (incidence.T @ pair))
-    effects = jnp.zeros((regions, regions)).at[upper].set(pair)
-    return numpyro.deterministic("pair_effect", effects + effects.T)
+    mean = jnp.tensordot(kappa, proximity, 1)[np.triu_indices(regions, 1)]
+    pair = numpyro.sample("pair", dist.Normal(mean, tau).to_event(1))
+    return numpyro.deterministic("pair_effect", symmetric_pair_effects(pair, regions))
+
+
+def _group_pair_effects(membership: np.ndarray, basis: np.ndarray) -> Array:
+    """Effects (R, R) of the regions' pairs that their groups' pair takes: e (G, G), zero within a group,
+    e = basis @ (tau_e z) over the group pairs a < b, z ~ Normal(0, 1) (`group_pair_basis`: what neither
+    the attractions nor the features do); membership (R, G) one-hot. The counties' gross counts are sums
+    over the pairs of their regions, and the features alone leave them far off (BA regions: median error
+    21%)."""
+    tau = numpyro.sample("tau_e", dist.HalfNormal(0.5))
+    components = numpyro.sample("e_components", dist.Normal(0.0, 1.0).expand([basis.shape[1]]).to_event(1))
+    effects = numpyro.deterministic("group_pair_effect", symmetric_matrix(basis @ (tau * components)))
+    return group_effect(effects, membership)
+
+
+def group_pair_basis(membership: np.ndarray, proximity: np.ndarray | None) -> np.ndarray:
+    """Orthonormal basis (G (G - 1) / 2, K) of the group-pair effects (pairs a < b) orthogonal to
+    `pair_incidence` (what the attractions do) and to each feature's mean over the regions' pairs of each
+    group pair (what kappa does: the same landsdel is one of them), so kappa keeps its meaning.
+    membership (R, G) one-hot; proximity (P, R, R) or None."""
+    groups = membership.shape[1]
+    upper = np.triu_indices(groups, 1)
+    columns = [pair_incidence(groups)]
+    if proximity is not None:
+        counts = membership.sum(0)
+        means = np.einsum("ra,prj,jb->pab", membership, proximity, membership) / np.outer(counts, counts)
+        columns.append(means[:, upper[0], upper[1]].T)
+    design = np.column_stack(columns)
+    left, singular, _ = np.linalg.svd(design, full_matrices=True)
+    rank = int(np.sum(singular > 1e-10 * singular[0]))
+    return left[:, rank:]
+
+
+def group_effect(effects: Array, membership: np.ndarray) -> Array:
+    """The regions' pair effects (..., R, R) of their groups' `effects` (..., G, G); membership (R, G)."""
+    return jnp.einsum("ra,...ab,jb->...rj", membership, effects, membership)
+
+
+def group_membership(groups: np.ndarray) -> np.ndarray:
+    """(R, G) one-hot of each region's group among the sorted distinct `groups` (R,)."""
+    labels, index = np.unique(groups, return_inverse=True)
+    return (index[:, None] == np.arange(labels.size)).astype(float)
 
 
 def _feature_effects(proximity: Array) -> Array:
@@ -414,6 +468,8 @@ def internal_model(
     pair_effects: bool = True,
     deviation: np.ndarray | None = None,
     bands: np.ndarray | None = None,
+    membership: np.ndarray | None = None,
+    group_basis: np.ndarray | None = None,
 ) -> None:
     """The NumPyro model of the module docstring. aged (T, R, 2, X); `ScheduleDesign`; log_share (R,);
     proximity (P, R, R) or None; `GrossDesign`; `horizon` forecast years; international (T, R, 2, B) the
@@ -423,7 +479,8 @@ def internal_model(
     `deviation_basis` where they are shared by groups of regions (None: each region's own, AR(1)s around
     the contrast components). bands (X, B): the age bands of the net (`age_bands`); with more than one,
     each region has an age profile of leaving h (R, B) over them; None: one band of every age, no
-    profiles."""
+    profiles. membership (R, G) and group_basis (`group_pair_basis`): with the linear destinations, the
+    regions' groups (counties), whose pairs each take an effect (`_group_pair_effects`); None: none."""
     years, regions = aged.shape[:2]
     bands = np.ones((aged.shape[-1], 1)) if bands is None else np.asarray(bands)
     zero_sum = zero_sum_basis(regions)
@@ -461,6 +518,9 @@ def internal_model(
     effect = None
     if proximity is not None:
         effect = _pair_effects(proximity) if pair_effects else _feature_effects(proximity)
+    if membership is not None and group_basis is not None and not pair_effects:
+        by_group = _group_pair_effects(membership, group_basis)
+        effect = by_group if effect is None else effect + by_group
     destination = destination_matrix(log_attraction[:years], effect)
     profile = _age_profile(bands, zero_sum)
     out = out_moves(log_schedule, log_out[:years], aged, profile) @ bands  # (T, R, 2, B)
@@ -553,6 +613,7 @@ def model_inputs(
         "pair_effects": pair_effects,
         "bands": bands,
         "deviation": None if data.groups is None else deviation_basis(data.groups, data.regions.size),
+        **_group_inputs(data, pair_effects),
         "aged": jnp.asarray(data.aged),
         "schedule": schedule_design(data),
         "log_share": jnp.log(jnp.asarray(data.share)),
@@ -563,6 +624,15 @@ def model_inputs(
         "net": jnp.asarray(data.net @ bands),
         "gross_count": jnp.asarray(data.gross.moves),
     }
+
+
+def _group_inputs(data: InternalData, pair_effects: bool) -> dict[str, np.ndarray | None]:
+    """membership and group_basis of `internal_model`: of data.groups with the linear destinations, else
+    None."""
+    if pair_effects or data.groups is None:
+        return {"membership": None, "group_basis": None}
+    membership = group_membership(data.groups)
+    return {"membership": membership, "group_basis": group_pair_basis(membership, data.proximity)}
 
 
 LINEAR_SVI_STEPS, LINEAR_SVI_DRAWS = 10_000, 1000
@@ -601,7 +671,9 @@ def fit_internal(
     SVI, `linear_settings`), h (region, band) with `age_profiles` (the net fitted by `age_bands`).
     constant_data holds aged (year: the fitted years, region, sex, age), share (region), proximity
     (feature, region, destination; one feature of zeros where none), deviation_basis (region, component;
-    `deviation_basis` of data.groups) and bands (age, band; `age_bands`)."""
+    `deviation_basis` of data.groups), bands (age, band; `age_bands`) and, where data has groups, their
+    membership (region, group; `group_membership`); the linear destinations' posterior then also holds
+    the groups' pair effects group_pair_effect (group, other_group; `_group_pair_effects`)."""
     settings = settings or FitSettings(warmup=400, samples=400)
     if not pair_effects:
         settings = linear_settings(settings)
@@ -611,17 +683,29 @@ def fit_internal(
     proximity = np.zeros((1, len(regions), len(regions))) if data.proximity is None else data.proximity
     bands = age_bands(data.ages, age_profiles)
     labels = band_labels(bands, data.ages)
+    by_group = {}
+    if data.groups is not None:
+        groups = np.unique(data.groups)
+        by_group = {
+            "membership": xr.DataArray(
+                group_membership(data.groups),
+                dims=("region", "group"),
+                coords={"region": regions, "group": groups},
+            )
+        }
     with jax.enable_x64(True):
         return fit_model(
             internal_model,
             model_inputs(data, horizon, pair_effects, age_profiles),
             settings,
-            coords={"year": years, "region": regions, "sex": sexes, "age": data.ages, "band": labels},
+            coords={"year": years, "region": regions, "sex": sexes, "age": data.ages, "band": labels}
+            | ({} if data.groups is None else {"group": groups, "other_group": groups}),
             dims={
                 "log_schedule": ["sex", "age"],
                 "h": ["region", "band"],
                 "L": ["year"],
                 "kappa": ["feature"],
+                "group_pair_effect": ["group", "other_group"],
                 **{name: ["region"] for name in ("l", "w", "c", "d", "b")},
                 **{name: by_year_region for name in ("n", "N", "u", "v", "log_out", "log_attraction")},
             },
@@ -643,6 +727,7 @@ def fit_internal(
                     coords={"region": regions, "destination": regions},
                 ),
                 "bands": xr.DataArray(bands, dims=("age", "band"), coords={"age": data.ages, "band": labels}),
+                **by_group,
             },
             check=["mu", "log_schedule", "log_out", "log_attraction", "sigma_net", "cv"]
             + ([] if pair_effects else ["gamma", "kappa"]),
@@ -652,15 +737,19 @@ def fit_internal(
         )
 
 
-def _pair_effect(posterior: xr.Dataset | dict, proximity: np.ndarray) -> Array | None:
+def _pair_effect(posterior: xr.Dataset | dict, constant: xr.Dataset) -> Array | None:
     """The pair effects k with leading sample axes and a year axis (..., 1, R, R): the fit's pair_effect,
-    or of the linear destinations kappa times `proximity` (P, R, R; `feature_effect`); None where the fit
-    has neither."""
+    or of the linear destinations kappa times the fit's proximity (P, R, R; `feature_effect`) plus its
+    groups' pair effects (`group_effect` of the fit's membership); None where the fit has neither."""
     if "pair_effect" in posterior:
         return jnp.asarray(posterior["pair_effect"])[..., None, :, :]
-    if "kappa" in posterior:
-        return feature_effect(jnp.asarray(posterior["kappa"]), jnp.asarray(proximity))[..., None, :, :]
-    return None
+    if "kappa" not in posterior:
+        return None
+    effect = feature_effect(jnp.asarray(posterior["kappa"]), jnp.asarray(constant["proximity"].values))
+    if "group_pair_effect" in posterior:
+        membership = constant["membership"].values
+        effect = effect + group_effect(jnp.asarray(posterior["group_pair_effect"]), membership)
+    return effect[..., None, :, :]
 
 
 def _population_elasticity(posterior: xr.Dataset | dict) -> np.ndarray | float:
@@ -734,7 +823,8 @@ def internal_draws(idata: az.InferenceData, key: Array, paths: Paths, years: Seq
         raise ValueError(f"the internal migration posterior starts in {available[0]}, not {wanted.min()}")
     names = ["log_schedule", "l", "w", "d", "mu", "L", "N", "phi_L", "s_L", "phi_N", "s_N"]
     keys = path_keys(key, paths)
-    names += [name for name in ("pair_effect", "kappa", "gamma", "h") if name in posterior]
+    optional = ("pair_effect", "kappa", "group_pair_effect", "gamma", "h")
+    names += [name for name in optional if name in posterior]
     draws = posterior_draws(idata, keys, names)
     with jax.enable_x64(True):
         return _path_migration(idata, draws, keys, available, wanted)
@@ -790,8 +880,7 @@ def _path_migration(
     out_level = ratio[:, None, :] * np.exp(log_out - reference)
     log_share = _population_elasticity(draws) * np.log(constant["share"].values)
     log_attraction = log_share + draws["w"][:, None, :] + 0.5 * contrast
-    proximity = constant["proximity"].values
-    destination = destination_matrix(jnp.asarray(log_attraction), _pair_effect(draws, proximity))
+    destination = destination_matrix(jnp.asarray(log_attraction), _pair_effect(draws, constant))
     return InternalDraws(
         out_schedule=out_schedule,
         out_level=np.swapaxes(out_level, 0, 1),
@@ -830,7 +919,7 @@ def fitted_flows(idata: az.InferenceData, levels: Sequence[float] = LEVELS) -> x
     out *= level[..., None, None]
     with jax.enable_x64(True):
         log_attraction = jnp.asarray(posterior["log_attraction"].sel(year=fitted).values)
-        effect = _pair_effect(posterior, idata["constant_data"]["proximity"].values)
+        effect = _pair_effect(posterior, idata["constant_data"])
         destination = np.asarray(destination_matrix(log_attraction, effect))
     into = np.einsum("ptrsg,ptrj->ptjsg", out, destination, optimize=True)
     coords = {
