@@ -60,7 +60,7 @@ def main() -> None:
     posterior = idata["posterior"]
     quantiles = {
         name: np.round(posterior[name].quantile([0.1, 0.5, 0.9], ("chain", "draw")).values, 3)
-        for name in ("gamma", "kappa", "mu", "sigma_net", "cv", "tau_d", "s_N", "phi_N")
+        for name in ("gamma", "kappa", "mu", "sigma_net", "cv", "tau_d", "s_N", "phi_N", "tau_e")
     }
     for feature, q in zip(DIVISION_FEATURES, quantiles.pop("kappa").T, strict=True):
         print(f"  kappa, {feature}: {q.tolist()}")
