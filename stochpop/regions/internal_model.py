@@ -384,9 +384,8 @@ def _group_pair_effects(membership: np.ndarray, basis: np.ndarray) -> Array:
     """Effects (R, R) of the regions' pairs that their groups' pair takes: e (G, G), zero within a group,
     e = basis @ z over the group pairs a < b, z ~ Normal(0, tau_e) sampled centred (the counties' counts
     pin down the pairs; `group_pair_basis`: what neither the attractions nor the features do); membership
-    (R, G) one-hot. The counties' gross counts are sums
-    over the pairs of their regions, and the features alone leave them far off (BA regions: median error
-    21%)."""
+    (R, G) one-hot. The counties' gross counts are sums over the pairs of their regions, and the features
+    alone leave them far off (BA regions: median error 21%)."""
     tau = numpyro.sample("tau_e", dist.HalfNormal(0.5))
     components = numpyro.sample("e_components", dist.Normal(0.0, tau).expand([basis.shape[1]]).to_event(1))
     effects = numpyro.deterministic("group_pair_effect", symmetric_matrix(basis @ components))
