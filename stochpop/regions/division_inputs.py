@@ -72,7 +72,7 @@ landsdel 0.20, same county 0.16, log distance -0.50; 8.3% of 2023's moves stay i
 the regions' counties (`internal_model.group_pair_basis`, sampled centred): the counties' counts 6.8%, the
 Telemark regions' 9.8%, cv 0.11; kappa same landsdel 0.33, same county 1.32, log distance -0.16; 101-143
 thousand moves a year 2006-2023 (123 thousand in 2023), 14.6% of 2023's inside the region's county; fit
-350 s (the Norway back-test beside it).
+208 s (nothing beside it).
 
 Levels fit on the BA inputs (NUTS 2 x 300 after 300, target_accept 0.95): births 77 s, deaths 50 s, no
 divergences, max R-hat 1.039 and 1.029 (log_factor), min bulk ESS 247 and 178 (sigma). The regions'
