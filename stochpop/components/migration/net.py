@@ -262,6 +262,11 @@ class NetMigrationModel:
             "population": jnp.asarray(constant_values(idata, "population"), jnp.float32),
         }
         if self.total == "rate":
+            if "reference_stock" not in idata["constant_data"]:
+                raise ValueError(
+                    "this net migration fit (total 'rate') has no reference_stock, the population by sex and "
+                    "age its outflows' rates are taken at: it was fitted before those were stored; refit it"
+                )
             stock = idata["constant_data"]["reference_stock"]
             fixed["stock"] = jnp.asarray(pad_ages(stock.values, stock["stock_age"].values))
         return Drivers(fixed, {"total_net": jnp.asarray(total, jnp.float32)})

@@ -357,3 +357,15 @@ def test_rms_future_scale_is_the_laws_root_mean_square() -> None:
     assert drawn.std() == pytest.approx(np.exp(0.25), rel=0.05)
     assert stats.kurtosis(rms, fisher=False) == pytest.approx(3.0, abs=0.2)
     assert stats.kurtosis(drawn, fisher=False) > 4.0
+
+
+def test_a_rate_total_needs_the_reference_stock() -> None:
+    """total "rate" spreads outflows by the fit's population by sex and age: a fit without it (made before
+    it was stored) and a fit given only a number are each refused with one clear error."""
+    with pytest.raises(ValueError, match="has no reference_stock"):
+        NetMigrationModel(level="shifting", total="rate").drivers(
+            _shifting_fit(1.0), [2024], 4, jax.random.PRNGKey(0)
+        )
+    observed = xr.DataArray(np.zeros((5, 2, 3)), dims=("year", "sex", "age"), coords={"year": np.arange(5)})
+    with pytest.raises(ValueError, match="needs the reference population by sex and age"):
+        NetMigrationModel(total="rate").fit_observed(observed, 5e6)
