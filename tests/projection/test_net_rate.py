@@ -6,6 +6,7 @@ import numpy as np
 from test_simulate import GivenFertility, GivenMortality
 
 from stochpop.components.migration import NetMigrationModel
+from stochpop.components.migration.net import per_person
 from stochpop.conventions import KERNEL_AGES, MIGRATION_MAX_AGE
 from stochpop.data.demo import demo_country
 from stochpop.projection.conversion import RateConversion, woman_years_per_woman
@@ -57,7 +58,7 @@ def _paths(total: str, per_thousand: float) -> tuple[dict, np.ndarray, np.ndarra
             {
                 "schedule": jnp.asarray(schedule, jnp.float32),
                 "population": jnp.float32(reference),
-                "stock": jnp.asarray(stock, jnp.float32),
+                "per_stock": jnp.asarray(per_person(stock)),
             },
         ),
         RateConversion.create(asfr["age"].values, woman_years_per_woman(demo)),

@@ -60,6 +60,13 @@ from stochpop.data.wpp import shared_world_folder
 Array = jax.Array
 
 
+def per_person(stock: np.ndarray) -> np.ndarray:
+    """1 / stock where the stock is positive, 0 where it is empty (float32): a path's stock times it is its
+    ratio to the reference stock, computed once per forecast rather than every projected year."""
+    inverse = np.divide(1.0, stock, out=np.zeros(stock.shape), where=stock > 0)
+    return inverse.astype(np.float32)
+
+
 @dataclass(frozen=True)
 class NetMigrationModel:
     """Bayesian net migration by sex and age (`net_migration_model`), fitted to the cohort-residual net
@@ -268,7 +275,7 @@ class NetMigrationModel:
                     "age its outflows' rates are taken at: it was fitted before those were stored; refit it"
                 )
             stock = idata["constant_data"]["reference_stock"]
-            fixed["stock"] = jnp.asarray(pad_ages(stock.values, stock["stock_age"].values))
+            fixed["per_stock"] = jnp.asarray(per_person(pad_ages(stock.values, stock["stock_age"].values)))
         return Drivers(fixed, {"total_net": jnp.asarray(total, jnp.float32)})
 
     def values(
@@ -276,21 +283,20 @@ class NetMigrationModel:
     ) -> MigrationValues:
         """One year by age at end of year: net_migration (draw, sex, age 0..119) persons and its total
         (draw,) persons. With total "rate" and the paths' 1 January `population` (draw, sex, age 0..119)
-        persons, the year's `total_net` is a rate of the reference population (`fixed["population"]`,
-        by sex and age `fixed["stock"]`): a net inflow is its count times the path's population over the
-        reference one, spread by the schedule; a net outflow leaves at the rates by age that the
-        schedule gives it at the reference stock, applied to the path's own stock: at age x at the end
-        of the year, total_net schedule(x) times the cohort's 1 January stock over the reference one
-        (age x - 1; age 0 takes the infants'), so ages emptied by past outflows lose fewer and a long
-        outflow cannot drain the young (SSB's emigration is a rate by age). At the reference stock both
-        are the count spread by the schedule; without `population` (None) they are that, as `forecast`
-        reports it."""
+        persons, the year's `total_net` is a rate of the reference population (`fixed["population"]`; by
+        sex and age one over it, `fixed["per_stock"]`, `per_person`): a net inflow is its count times the
+        path's population over the reference one, spread by the schedule; a net outflow leaves at the
+        rates by age that the schedule gives it at the reference stock, applied to the path's own stock:
+        at age x at the end of the year, total_net schedule(x) times the cohort's 1 January stock over the
+        reference one (age x - 1; age 0 takes the infants'), so ages emptied by past outflows lose fewer
+        and a long outflow cannot drain the young (SSB's emigration is a rate by age). At the reference
+        stock both are the count spread by the schedule; without `population` (None) they are that, as
+        `forecast` reports it."""
         total, schedule = step["total_net"], fixed["schedule"]
         if self.total == "count" or population is None:
             return MigrationValues(total=total, net_migration=total[..., None, None] * schedule)
         grown = population.sum((-2, -1)) / fixed["population"]
-        stock = fixed["stock"]
-        ratio = jnp.where(stock > 0, population / jnp.where(stock > 0, stock, 1.0), 0.0)
+        ratio = population * fixed["per_stock"]
         cohort = jnp.concatenate([ratio[..., :1], ratio[..., :-1]], axis=-1)  # by age at the end of the year
         inflow = (total * grown)[..., None, None] * schedule
         outflow = total[..., None, None] * schedule * cohort
